@@ -1,0 +1,310 @@
+// Package app is Rampart's one composition root: configuration → store →
+// services → web → background jobs. Nothing else wires packages together,
+// and only the cli package imports app.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rampartsec/rampart/internal/audit"
+	"github.com/rampartsec/rampart/internal/config"
+	"github.com/rampartsec/rampart/internal/fault"
+	"github.com/rampartsec/rampart/internal/identity"
+	"github.com/rampartsec/rampart/internal/identity/password"
+	"github.com/rampartsec/rampart/internal/mail"
+	"github.com/rampartsec/rampart/internal/redact"
+	"github.com/rampartsec/rampart/internal/store"
+	"github.com/rampartsec/rampart/internal/trust"
+	"github.com/rampartsec/rampart/internal/vault"
+	"github.com/rampartsec/rampart/internal/web"
+)
+
+// Options are the process facts the app needs, injected so tests control them.
+type Options struct {
+	Stderr  io.Writer // logs
+	Environ []string
+	Now     func() time.Time
+	Rand    io.Reader
+	// Log, if set, replaces the logger built from the config.
+	Log *slog.Logger
+}
+
+// App is a wired Rampart instance.
+type App struct {
+	Config     config.Config
+	Log        *slog.Logger
+	Store      *store.Store
+	Identity   *identity.Service
+	Hasher     *password.Hasher
+	Policy     *password.Policy
+	Trust      *trust.Registry
+	Audit      audit.Recorder
+	Mailer     identity.Mailer
+	Outbox     string // outbox directory when mail goes there, else ""
+	Handler    http.Handler
+	Admin      http.Handler
+	Metrics    *prometheus.Registry
+	redactions *redact.Counter
+	now        func() time.Time
+	rand       io.Reader
+	environ    []string
+	started    time.Time
+	warnings   []string
+	listenAddr string // set by Serve once listening
+}
+
+// NewLogger builds the process logger: JSON (or text) with redaction of
+// emails, bearer tokens and card numbers in front (MON-4).
+func NewLogger(cfg config.Config, w io.Writer) (*slog.Logger, *redact.Counter) {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	if cfg.Log.Format == "text" {
+		h = slog.NewTextHandler(w, opts)
+	} else {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	rh, counter := redact.New(h)
+	return slog.New(rh), counter
+}
+
+// New wires an App. It opens the store and runs migrations, loads the root
+// key (failing closed when it cannot be loaded or does not match the one the
+// database was set up with) and builds every service.
+func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	a = &App{Config: cfg, now: o.Now, rand: o.Rand, environ: o.Environ, started: o.Now()}
+	a.Log, a.redactions = NewLogger(cfg, o.Stderr)
+	if o.Log != nil {
+		a.Log = o.Log
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	a.warnings = cfg.Warnings()
+	for _, w := range a.warnings {
+		a.Log.Warn("configuration warning", "warning", w)
+	}
+
+	a.Store, err = store.Open(ctx, store.Options{DSN: cfg.Database, SQLitePath: cfg.SQLitePath(), Log: a.Log})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = a.Store.Close()
+		}
+	}()
+	if err := a.Store.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+
+	root, err := a.loadRootKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	totpKeys := vault.NewKeyring(o.Rand)
+	if err := totpKeys.Add(1, root.Derive("rampart/totp-secrets/v1", 32)); err != nil {
+		return nil, err
+	}
+	if err := totpKeys.SetPrimary(1); err != nil {
+		return nil, err
+	}
+
+	pc := cfg.Password
+	a.Hasher = password.NewHasher(password.HasherConfig{
+		Params:      password.Params{MemoryKiB: pc.HashMemoryKiB, Time: pc.HashTime, Threads: pc.HashThreads, SaltLen: 16, KeyLen: 32},
+		Concurrency: pc.HashConcurrency, MaxWait: pc.HashMaxWait, MaxQueue: pc.HashMaxQueue, Rand: o.Rand,
+	})
+	a.Policy, err = password.NewPolicy(pc.MinLength, pc.MaxLength)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.buildMailer(); err != nil {
+		return nil, err
+	}
+	a.Audit = &audit.Log{Store: a.Store, Now: o.Now}
+
+	tc := cfg.Throttle
+	a.Identity = identity.New(identity.Config{
+		PublicURL:       cfg.PublicURL,
+		IdleTimeout:     cfg.Session.IdleTimeout,
+		AbsoluteTimeout: cfg.Session.AbsoluteTimeout,
+		RotateEvery:     cfg.Session.RotateEvery,
+		RotateGrace:     cfg.Session.RotateGrace,
+		ResetTTL:        cfg.Tokens.ResetTTL,
+		VerifyTTL:       cfg.Tokens.VerifyTTL,
+		SessionCacheTTL: 2 * time.Second,
+		MFAIssuer:       cfg.MFA.Issuer,
+		Throttle: identity.ThrottleConfig{
+			AccountFreeFailures: tc.AccountFreeFailures, AccountLockAfter: tc.AccountLockAfter, AccountLockDuration: tc.AccountLockDuration,
+			IPFreeFailures: tc.IPFreeFailures, BaseDelay: tc.BaseDelay, MaxDelay: tc.MaxDelay,
+			StuffingAccounts: tc.StuffingAccounts, StuffingWindow: tc.StuffingWindow, StuffingBlock: tc.StuffingBlock,
+		},
+	}, identity.Deps{Store: a.Store, Hasher: a.Hasher, Policy: a.Policy, Mailer: a.Mailer, Sealer: totpKeys, Audit: a.Audit, Log: a.Log, Now: o.Now, Rand: o.Rand})
+
+	a.Metrics = prometheus.NewRegistry()
+	a.Metrics.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(a.Store.DB(), a.Store.Engine()),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rampart_password_hash_in_flight", Help: "Password hashes being computed."},
+			func() float64 { n, _ := a.Hasher.Stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rampart_password_hash_waiting", Help: "Requests waiting for a password-hash slot."},
+			func() float64 { _, n := a.Hasher.Stats(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rampart_log_redactions_total", Help: "Values redacted from logs."},
+			func() float64 { return float64(a.redactions.Count()) }),
+	)
+
+	a.Trust = trust.NewRegistry(o.Now, 5*time.Second, cfg.Trust.CacheTTL)
+	a.Trust.Logger = a.Log
+	a.Handler = web.NewHandler(web.Deps{
+		Identity: a.Identity, Trust: a.Trust, SecurityTxt: a.securityTxt, Audit: a.Audit, Log: a.Log,
+		Metrics: a.Metrics, Now: o.Now, Rand: o.Rand, SessionMaxAge: cfg.Session.AbsoluteTimeout,
+	})
+	a.Admin = web.NewAdminHandler(web.AdminDeps{Ready: a.Store.Ping, Gatherer: a.Metrics, Log: a.Log})
+	if err := a.registerControls(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// loadRootKey reads the root key from the environment or the key file
+// (creating the file on first start) and pins its fingerprint in the
+// database, so a start with a different key is refused.
+func (a *App) loadRootKey(ctx context.Context) (vault.RootKey, error) {
+	cfg := a.Config
+	var root vault.RootKey
+	if cfg.RootKey.Env != "" {
+		v := ""
+		for _, kv := range a.environ {
+			if k, val, ok := strings.Cut(kv, "="); ok && k == cfg.RootKey.Env {
+				v = val
+			}
+		}
+		if v == "" {
+			return root, fmt.Errorf("root key: environment variable %s is empty or unset", cfg.RootKey.Env)
+		}
+		k, err := vault.ParseRootKey(v)
+		if err != nil {
+			return root, fmt.Errorf("root key from %s: %w", cfg.RootKey.Env, err)
+		}
+		root = k
+	} else {
+		k, created, err := vault.LoadOrCreateKeyFile(cfg.RootKey.File, a.rand)
+		if err != nil {
+			return root, fmt.Errorf("root key file: %w", err)
+		}
+		root = k
+		if created {
+			if cfg.Dev {
+				a.Log.Info("created root key file", "path", cfg.RootKey.File)
+			} else {
+				a.Log.Warn("CREATED A NEW ROOT KEY FILE. Every encrypted value depends on it: back it up now, keep it off the database host, "+
+					"or supply the key through root_key.env. Losing it loses the data.", "path", cfg.RootKey.File)
+			}
+		}
+	}
+	stored, err := a.Store.SetMetaIfAbsent(ctx, "root_key_id", root.ID())
+	if err != nil {
+		return root, fmt.Errorf("root key fingerprint: %w", err)
+	}
+	if err := root.VerifyID(stored); err != nil {
+		return root, fmt.Errorf("root key does not match the one this database was set up with (refusing to start): %w", err)
+	}
+	return root, nil
+}
+
+func (a *App) buildMailer() error {
+	cfg := a.Config
+	if cfg.Mail.SMTP.Host != "" && !cfg.Dev {
+		s, err := mail.NewSMTP(mail.SMTPConfig{
+			Host: cfg.Mail.SMTP.Host, Port: cfg.Mail.SMTP.Port, Username: cfg.Mail.SMTP.Username, Password: cfg.Mail.SMTP.Password,
+			From: cfg.Mail.From, TLS: cfg.Mail.SMTP.TLS, AllowInsecure: cfg.Mail.SMTP.AllowInsecure,
+		}, a.Log)
+		if err != nil {
+			return fmt.Errorf("smtp: %w", err)
+		}
+		a.Mailer = s
+		return nil
+	}
+	dir := filepath.Join(cfg.DataDir, "outbox")
+	o, err := mail.NewOutbox(dir, cfg.Mail.From, a.now, a.rand, a.Log)
+	if err != nil {
+		return fmt.Errorf("mail outbox: %w", err)
+	}
+	a.Mailer, a.Outbox = o, dir
+	return nil
+}
+
+// securityTxt is built per request so Expires never goes stale.
+func (a *App) securityTxt() trust.SecurityTxt {
+	c := a.Config.SecurityTxt
+	st := trust.SecurityTxt{Contact: c.Contact, Expires: c.Expires, PreferredLanguages: c.PreferredLanguages,
+		Canonical: []string{strings.TrimRight(a.Config.PublicURL, "/") + trust.SecurityTxtPath}}
+	if len(st.Contact) == 0 {
+		st.Contact = []string{"mailto:security@" + publicHost(a.Config.PublicURL)}
+	}
+	if st.Expires.IsZero() {
+		st.Expires = a.now().Add(180 * 24 * time.Hour).UTC().Truncate(time.Hour)
+	}
+	if c.Policy != "" {
+		st.Policy = []string{c.Policy}
+	}
+	if c.Acknowledgments != "" {
+		st.Acknowledgments = []string{c.Acknowledgments}
+	}
+	if c.Encryption != "" {
+		st.Encryption = []string{c.Encryption}
+	}
+	return st
+}
+
+func publicHost(u string) string {
+	h := strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
+	if i := strings.IndexAny(h, ":/"); i >= 0 {
+		h = h[:i]
+	}
+	if h == "" {
+		return "localhost"
+	}
+	return h
+}
+
+// Close waits for background work and closes the store.
+func (a *App) Close() error {
+	a.Identity.Wait()
+	return a.Store.Close()
+}
+
+// Ready reports whether the app can serve: the database answers.
+func (a *App) Ready(ctx context.Context) error {
+	if err := a.Store.Ping(ctx); err != nil {
+		return fault.Wrap(fault.Unavailable, "database_unavailable", "database unavailable", err)
+	}
+	return nil
+}
+
+var errStopped = errors.New("stopped")

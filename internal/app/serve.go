@@ -1,0 +1,119 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rampartsec/rampart/internal/gateway/tlsconf"
+)
+
+// Listening tells the caller where the servers listen (port 0 resolves here).
+type Listening struct {
+	HTTPS string
+	Admin string
+}
+
+// certificate returns the listener's certificate source: files with hot
+// reload, or a self-signed localhost certificate kept in the data dir.
+func (a *App) certificate() (func(*tls.ClientHelloInfo) (*tls.Certificate, error), error) {
+	if a.Config.TLS.CertFile != "" {
+		fc, err := tlsconf.NewFileCert(a.Config.TLS.CertFile, a.Config.TLS.KeyFile, a.Log, a.now)
+		if err != nil {
+			return nil, fmt.Errorf("tls certificate: %w", err)
+		}
+		return fc.GetCertificate, nil
+	}
+	cert, err := tlsconf.LoadOrCreateSelfSigned(a.Config.DataDir, []string{publicHost(a.Config.PublicURL)}, a.now, a.rand)
+	if err != nil {
+		return nil, fmt.Errorf("self-signed certificate: %w", err)
+	}
+	if !a.Config.Dev {
+		a.Log.Warn("serving a self-signed certificate; set tls.cert_file and tls.key_file for production")
+	}
+	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }, nil
+}
+
+// Serve runs the HTTPS server and the admin server until ctx ends, then
+// shuts both down gracefully. ready, if set, is called once both listen.
+func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
+	getCert, err := a.certificate()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.Config.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", a.Config.AdminListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("admin listen %s: %w", a.Config.AdminListen, err)
+	}
+	a.listenAddr = ln.Addr().String()
+	errLog := slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug) // TLS handshake noise stays at debug
+	srv := &http.Server{
+		Handler:           a.Handler,
+		TLSConfig:         tlsconf.ServerConfig(getCert),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	admin := &http.Server{Handler: a.Admin, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, ErrorLog: errLog}
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
+	go func() { errc <- admin.Serve(adminLn) }()
+	a.Log.Info("rampart serving", "https", ln.Addr().String(), "admin", adminLn.Addr().String(), "public_url", a.Config.PublicURL,
+		"database", a.Store.Engine(), "dev", a.Config.Dev)
+	if a.Outbox != "" {
+		a.Log.Info("mail is written to the outbox", "dir", a.Outbox)
+	}
+	if ready != nil {
+		ready(Listening{HTTPS: ln.Addr().String(), Admin: adminLn.Addr().String()})
+	}
+	jobs, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	go a.runJobs(jobs)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shCtx)
+	_ = admin.Shutdown(shCtx)
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	a.Log.Info("rampart stopped")
+	return nil
+}
+
+// runJobs runs the periodic housekeeping: expired sessions are swept.
+func (a *App) runJobs(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := a.Identity.SweepExpired(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Error("session sweep failed", "err", err)
+		} else if n > 0 {
+			a.Log.Info("expired sessions swept", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,106 @@
+// Package audit records security-relevant events. This first cut writes each
+// event to a plain table through a Recorder; the audit issue replaces the
+// storage with a tamper-evident Merkle log behind the same interface, so
+// callers do not change.
+package audit
+
+import (
+	"context"
+	"time"
+)
+
+// Outcome says how an audited action ended.
+type Outcome string
+
+const (
+	Success Outcome = "success"
+	Failure Outcome = "failure"
+	Denied  Outcome = "denied"
+)
+
+// Actor kinds.
+const (
+	ActorUser      = "user"
+	ActorAnonymous = "anonymous"
+	ActorSystem    = "system"
+)
+
+// Event is one audited fact: who did what to what, when, from where, and how
+// it ended. Details must never hold secrets (tokens, passwords, codes) or raw
+// personal data; callers pass identifiers or keyed hashes instead.
+type Event struct {
+	ID        int64
+	Time      time.Time
+	ActorType string
+	ActorID   string
+	Workspace string
+	Action    string // dotted, e.g. "auth.signin"
+	Target    string
+	Outcome   Outcome
+	IP        string
+	UserAgent string
+	RequestID string
+	Details   map[string]string
+}
+
+// Recorder accepts events. An error means the event was not stored; callers
+// of security decisions treat that as a reason to refuse the action.
+type Recorder interface {
+	Record(ctx context.Context, e Event) error
+}
+
+// Filter selects events for listing.
+type Filter struct {
+	ActorID string
+	Action  string
+	Outcome Outcome
+	Since   time.Time
+	Until   time.Time
+	AfterID int64 // cursor: events with ID greater than this
+	Limit   int
+}
+
+// Store is what the audit package needs from storage.
+type Store interface {
+	AppendAuditEvent(ctx context.Context, e *Event) error
+	ListAuditEvents(ctx context.Context, f Filter) ([]Event, error)
+}
+
+// Log is the Recorder backed by a Store.
+type Log struct {
+	Store Store
+	Now   func() time.Time
+}
+
+// Record stamps the event time (when unset) and stores it.
+func (l *Log) Record(ctx context.Context, e Event) error {
+	if e.Time.IsZero() {
+		now := time.Now
+		if l.Now != nil {
+			now = l.Now
+		}
+		e.Time = now().UTC()
+	}
+	return l.Store.AppendAuditEvent(ctx, &e)
+}
+
+// Meta carries request facts (address, agent, request id) through a context
+// so domain code can record them without knowing about HTTP.
+type Meta struct {
+	IP        string
+	UserAgent string
+	RequestID string
+}
+
+type metaKey struct{}
+
+// WithMeta returns ctx carrying m.
+func WithMeta(ctx context.Context, m Meta) context.Context {
+	return context.WithValue(ctx, metaKey{}, m)
+}
+
+// MetaFrom returns the request facts in ctx, if any.
+func MetaFrom(ctx context.Context) Meta {
+	m, _ := ctx.Value(metaKey{}).(Meta)
+	return m
+}

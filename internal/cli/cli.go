@@ -1,0 +1,206 @@
+// Package cli holds Rampart's commands and flags. It parses arguments, loads
+// the configuration and hands over to the app package; it is the only
+// package that imports app.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+
+	"github.com/rampartsec/rampart/internal/app"
+	"github.com/rampartsec/rampart/internal/config"
+	"github.com/rampartsec/rampart/internal/trust"
+)
+
+// Version is set at build time with -ldflags "-X …/cli.Version=…".
+var Version = "dev"
+
+// IO is the process's standard streams and environment.
+type IO struct {
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Environ []string
+}
+
+const usage = `rampart — the security backbone of a SaaS, in one binary
+
+Usage:
+  rampart serve      [flags]          run the HTTPS server (and the admin listener)
+  rampart migrate    [flags]          apply database migrations and print their status
+  rampart controls   [--json] [flags] run every control's live check and print the results
+  rampart config validate [--print] [flags]  check the configuration; --print shows it (secrets redacted)
+  rampart version                     print the version
+
+Common flags (every command that reads configuration):
+  --config FILE        YAML configuration file (or RAMPART_CONFIG)
+  --data-dir DIR       data directory (default ./rampart-data)
+  --listen ADDR        HTTPS listen address (default :8443)
+  --admin-listen ADDR  metrics and health listen address (default 127.0.0.1:9090)
+  --database URL       empty for SQLite in the data dir, or postgres://…
+  --public-url URL     external base URL used in mailed links
+  --dev                development mode
+
+Every setting can also come from the file or a RAMPART_* environment variable;
+see docs/CONFIG.md.
+`
+
+// Run executes args (without the program name) and returns the exit code.
+func Run(ctx context.Context, args []string, pio IO) int {
+	if len(args) == 0 {
+		fmt.Fprint(pio.Stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], pio)
+	case "migrate":
+		err = migrate(ctx, args[1:], pio)
+	case "controls":
+		err = controls(ctx, args[1:], pio)
+	case "config":
+		if len(args) < 2 || args[1] != "validate" {
+			fmt.Fprint(pio.Stderr, "usage: rampart config validate [--print] [flags]\n")
+			return 2
+		}
+		err = validate(args[2:], pio)
+	case "version", "--version":
+		fmt.Fprintln(pio.Stdout, "rampart", Version)
+	case "help", "-h", "--help":
+		fmt.Fprint(pio.Stdout, usage)
+	default:
+		fmt.Fprintf(pio.Stderr, "rampart: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(pio.Stderr, "rampart:", err)
+		return 1
+	}
+	return 0
+}
+
+var errUsage = errors.New("usage")
+
+// loadConfig parses the common flags plus extra ones and builds the config.
+func loadConfig(name string, args []string, pio IO, extra func(fs *flag.FlagSet)) (config.Config, error) {
+	fs := flag.NewFlagSet("rampart "+name, flag.ContinueOnError)
+	fs.SetOutput(pio.Stderr)
+	f := config.BindFlags(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config.Config{}, err
+		}
+		return config.Config{}, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(pio.Stderr, "rampart %s: unexpected argument %q\n", name, fs.Arg(0))
+		return config.Config{}, errUsage
+	}
+	return config.FromFlags(fs, f, pio.Environ)
+}
+
+func serve(ctx context.Context, args []string, pio IO) error {
+	cfg, err := loadConfig("serve", args, pio, nil)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(ctx, cfg, app.Options{Stderr: pio.Stderr, Environ: pio.Environ})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Serve(ctx, func(l app.Listening) {
+		fmt.Fprintf(pio.Stdout, "Rampart is running: %s (admin http://%s). Press Ctrl-C to stop.\n", cfg.PublicURL, l.Admin)
+	})
+}
+
+func migrate(ctx context.Context, args []string, pio IO) error {
+	cfg, err := loadConfig("migrate", args, pio, nil)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, app.Options{Stderr: pio.Stderr, Environ: pio.Environ})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	applied, pending, err := a.Store.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(pio.Stdout, "database: %s; migrations applied: %d; pending: %d\n", a.Store.Engine(), len(applied), len(pending))
+	return nil
+}
+
+func controls(ctx context.Context, args []string, pio IO) error {
+	var asJSON bool
+	cfg, err := loadConfig("controls", args, pio, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON (the /trust.json document)")
+	})
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, app.Options{Stderr: pio.Stderr, Environ: pio.Environ})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	reports := a.Trust.Run(ctx)
+	if asJSON {
+		return trust.WriteJSON(pio.Stdout, reports)
+	}
+	if err := trust.WriteText(pio.Stdout, reports); err != nil {
+		return err
+	}
+	sum := trust.Summary(reports)
+	fmt.Fprintf(pio.Stdout, "\n%d passing, %d failing, %d attested, %d planned\n", sum[trust.Passing], sum[trust.Failing], sum[trust.Attested], sum[trust.Planned])
+	if sum[trust.Failing] > 0 {
+		return fmt.Errorf("%d controls failing", sum[trust.Failing])
+	}
+	return nil
+}
+
+func validate(args []string, pio IO) error {
+	var print bool
+	cfg, err := loadConfig("config validate", args, pio, func(fs *flag.FlagSet) {
+		fs.BoolVar(&print, "print", false, "print the effective configuration (secrets redacted)")
+	})
+	if err != nil {
+		var ve *config.ValidationError
+		if errors.As(err, &ve) {
+			fmt.Fprintln(pio.Stdout, "configuration is invalid:")
+			for _, p := range ve.Problems {
+				fmt.Fprintln(pio.Stdout, "  -", p)
+			}
+			return errors.New("invalid configuration")
+		}
+		return err
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(pio.Stdout, "warning:", w)
+	}
+	if print {
+		if err := config.WriteYAML(pio.Stdout, cfg); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(pio.Stdout, "configuration is valid")
+	return nil
+}
+

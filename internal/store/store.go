@@ -1,0 +1,424 @@
+// Package store is Rampart's SQL storage for embedded SQLite (the default,
+// single node) and PostgreSQL (clusters). There is one code path through
+// database/sql: queries are written once with ? placeholders and rebound to
+// $1..$n for PostgreSQL; the few engine differences live in the per-engine
+// migrations. Every timestamp is stored as BIGINT unix microseconds so both
+// engines compare and round-trip times identically.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+
+	"github.com/rampartsec/rampart/internal/fault"
+)
+
+// Engine names returned by (*Store).Engine.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
+
+// Options configures Open.
+type Options struct {
+	// DSN selects the engine: "postgres://" or "postgresql://" URLs open
+	// PostgreSQL; anything else is a SQLite file path. Empty means SQLitePath.
+	DSN string
+	// SQLitePath is the database file used when DSN is empty.
+	SQLitePath string
+	// AllowInsecureTransport permits plaintext PostgreSQL connections to a
+	// non-loopback host (TLS-3). Off by default; for lab set-ups only.
+	AllowInsecureTransport bool
+	// Log receives operational messages; never values from rows.
+	Log *slog.Logger
+	// Now stamps rows whose time the caller left zero; time.Now when nil.
+	Now func() time.Time
+	// Rand generates ids the caller left empty; crypto/rand when nil.
+	Rand io.Reader
+}
+
+// Store implements the storage interfaces of the capability packages.
+type Store struct {
+	engine string
+	// db takes every write. On SQLite it is a single connection so writers
+	// queue in Go instead of colliding on the database lock (SQLITE_BUSY);
+	// on PostgreSQL it is the only pool and rdb is the same handle.
+	db *sql.DB
+	// rdb serves reads. On SQLite it is a small pool of query_only
+	// connections that, thanks to WAL, read concurrently with the writer.
+	rdb  *sql.DB
+	log  *slog.Logger
+	now  func() time.Time
+	rand io.Reader
+}
+
+// Open opens (and for SQLite creates) the database. It does not migrate;
+// call Migrate.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	s := &Store{log: opts.Log, now: opts.Now, rand: opts.Rand}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	var err error
+	if isPostgresDSN(opts.DSN) {
+		err = s.openPostgres(ctx, opts)
+	} else {
+		path := opts.DSN
+		if path == "" {
+			path = opts.SQLitePath
+		}
+		err = s.openSQLite(ctx, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func isPostgresDSN(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+func (s *Store) openPostgres(ctx context.Context, opts Options) error {
+	cfg, err := pgx.ParseConfig(opts.DSN)
+	if err != nil {
+		// pgx redacts the password in its parse errors.
+		return fault.Wrap(fault.Invalid, "invalid_database_dsn", "invalid PostgreSQL connection string", err)
+	}
+	if err := checkTransport(&cfg.Config, opts.AllowInsecureTransport); err != nil {
+		return err
+	}
+	if !verifiesServer(&cfg.Config) {
+		s.log.Warn("PostgreSQL TLS does not verify the server certificate; use sslmode=verify-full for remote databases")
+	}
+	s.engine = EnginePostgres
+	s.db = sql.OpenDB(&pgConnector{cfg: cfg})
+	// Two cores: a handful of connections keeps both busy while queries
+	// wait on the network, without crowding a shared server.
+	s.db.SetMaxOpenConns(8)
+	s.db.SetMaxIdleConns(4)
+	s.db.SetConnMaxIdleTime(5 * time.Minute)
+	s.db.SetConnMaxLifetime(30 * time.Minute)
+	s.rdb = s.db
+	if err := s.Ping(ctx); err != nil {
+		s.db.Close()
+		return err
+	}
+	return nil
+}
+
+// sqlitePragmas apply to every connection. synchronous=FULL makes each
+// commit durable across power loss, which an auth store needs (a lost
+// "token used" or "step advanced" write reopens a replay). _txlock=immediate
+// takes the write lock at BEGIN, so a transaction never fails half-way when
+// upgrading from a read lock.
+const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
+
+func (s *Store) openSQLite(ctx context.Context, path string) error {
+	if path == "" {
+		return fault.Invalidf("invalid_database_path", "no SQLite database path configured")
+	}
+	// A '?' would be read as the start of driver parameters and "file:" as
+	// a URI with its own parameters; both would let the path we created
+	// with mode 0600 differ from the file SQLite opens.
+	if strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
+		return fault.Invalidf("invalid_database_path", "the SQLite database path must be a plain file path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fault.Wrap(fault.Internal, "internal", "cannot create the database directory", err)
+	}
+	// Create the file ourselves so it is never world-readable; SQLite gives
+	// its -wal and -shm files the mode of the database file.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fault.Wrap(fault.Internal, "internal", "cannot create the database file", err)
+	}
+	fi, err := f.Stat()
+	f.Close()
+	if err != nil {
+		return fault.Wrap(fault.Internal, "internal", "cannot stat the database file", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fault.Wrap(fault.Internal, "internal", "cannot restrict the database file mode", err)
+		}
+		s.log.Warn("restricted the SQLite database file to mode 0600", "was", fi.Mode().Perm().String())
+	}
+
+	s.engine = EngineSQLite
+	s.db, err = sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&"+sqlitePragmas)
+	if err != nil {
+		return fault.Wrap(fault.Internal, "internal", "cannot open the database", err)
+	}
+	s.db.SetMaxOpenConns(1)
+	s.db.SetMaxIdleConns(1)
+	s.db.SetConnMaxLifetime(0)
+	// The writer connection switches the file to WAL before any reader
+	// opens it.
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return s.fail("open", err)
+	}
+	s.rdb, err = sql.Open("sqlite", path+"?"+sqlitePragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		s.db.Close()
+		return fault.Wrap(fault.Internal, "internal", "cannot open the database", err)
+	}
+	s.rdb.SetMaxOpenConns(4)
+	s.rdb.SetMaxIdleConns(4)
+	s.rdb.SetConnMaxIdleTime(5 * time.Minute)
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return err
+	}
+	return nil
+}
+
+// Engine returns "sqlite" or "postgres".
+func (s *Store) Engine() string { return s.engine }
+
+// DB returns the write pool (the only pool on PostgreSQL) for pool metrics.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return s.fail("ping", err)
+	}
+	if s.rdb != s.db {
+		if err := s.rdb.PingContext(ctx); err != nil {
+			return s.fail("ping", err)
+		}
+	}
+	return nil
+}
+
+// Close closes every pool.
+func (s *Store) Close() error {
+	var errs []error
+	if s.rdb != nil && s.rdb != s.db {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// querier is what *sql.DB and *sql.Tx have in common, so a helper can run
+// inside or outside a transaction.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// withTx runs fn in a write transaction and commits when fn returns nil. It
+// is the one place a transaction starts, so per-transaction settings (the
+// workspace for row-level security) can be added here later.
+func (s *Store) withTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return s.fail(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
+// q adapts a query written with ? placeholders to the engine.
+func (s *Store) q(query string) string {
+	if s.engine == EnginePostgres {
+		return rebind(query)
+	}
+	return query
+}
+
+// rebind turns each ? outside single-quoted literals into $1..$n.
+func rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n, quoted := 0, false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+		case c == '?' && !quoted:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// exec runs a write and returns the rows affected.
+func (s *Store) exec(ctx context.Context, x querier, op, query string, args ...any) (int64, error) {
+	res, err := x.ExecContext(ctx, s.q(query), args...)
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	return n, nil
+}
+
+// execOne runs a write that must touch a row; fault.ErrNotFound otherwise.
+func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {
+	n, err := s.exec(ctx, s.db, op, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fault.ErrNotFound
+	}
+	return nil
+}
+
+// exists reports whether query returns a row.
+func (s *Store) exists(ctx context.Context, x querier, op, query string, args ...any) (bool, error) {
+	var one int
+	err := x.QueryRowContext(ctx, s.q(query), args...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.fail(op, err)
+	}
+	return true, nil
+}
+
+// newID returns a random 128-bit identifier in hex.
+func (s *Store) newID() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", fault.Wrap(fault.Internal, "internal", "cannot generate an id", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// micros converts a time to the stored form: unix microseconds, or NULL for
+// the zero time.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros is the inverse of micros; times come back in UTC.
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+// blob stores empty byte slices as NULL, so "never set" reads back as nil on
+// both engines.
+func blob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// SQLite extended result codes (modernc.org/sqlite/lib).
+const (
+	sqliteConstraintForeignKey = 787
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
+// fail maps a driver error to a fault kind. The internal cause is rebuilt
+// from codes and schema names only: driver messages can quote bound values
+// (an email in a PostgreSQL detail, a value in a scan error), and causes are
+// logged.
+func (s *Store) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fault.ErrNotFound
+	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fault.Wrap(fault.Unavailable, "unavailable", "storage unavailable", fmt.Errorf("store %s: %w", op, err))
+	}
+	cause := fmt.Errorf("store %s: %w", op, describe(err))
+	var pe *pgconn.PgError
+	var se *sqlite.Error
+	switch {
+	case errors.As(err, &pe) && pe.Code == "23505",
+		errors.As(err, &se) && (se.Code() == sqliteConstraintUnique || se.Code() == sqliteConstraintPrimaryKey):
+		return fault.Wrap(fault.Conflict, "conflict", "already exists", cause)
+	case errors.As(err, &pe) && pe.Code == "23503",
+		errors.As(err, &se) && se.Code() == sqliteConstraintForeignKey:
+		// Only references to users exist: the user is gone.
+		return fault.Wrap(fault.NotFound, "not_found", "not found", cause)
+	}
+	return fault.Wrap(fault.Internal, "internal", "storage error", cause)
+}
+
+// describe returns a loggable form of a driver error that carries no row
+// values.
+func describe(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		msg := "postgres SQLSTATE " + pe.Code
+		if pe.ConstraintName != "" {
+			msg += " constraint " + pe.ConstraintName
+		}
+		// These classes describe the connection, the schema or the server,
+		// not data: their messages are safe and needed to debug.
+		switch pe.Code[:min(2, len(pe.Code))] {
+		case "08", "28", "3D", "3F", "42", "53", "55", "57", "58":
+			msg += ": " + pe.Message
+		}
+		return errors.New(msg)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		// SQLite messages name tables, columns and constraints, never
+		// bound values.
+		return fmt.Errorf("sqlite: %s", se.Error())
+	}
+	if strings.HasPrefix(err.Error(), "sql: Scan error") {
+		return errors.New("sql: scan error")
+	}
+	return err
+}

@@ -1,0 +1,84 @@
+// Package web is Rampart's HTTP face: the JSON API under /v1, the
+// server-rendered pages (which work without JavaScript), the trust page and
+// the admin endpoints. It is the only package that turns error kinds into
+// HTTP statuses; routes.go lists every route.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rampartsec/rampart/internal/audit"
+	"github.com/rampartsec/rampart/internal/identity"
+	"github.com/rampartsec/rampart/internal/trust"
+)
+
+// Cookie names. The __Host- prefix makes the browser insist on Secure, Path=/
+// and no Domain, so a sibling subdomain cannot set or read them.
+const (
+	SessionCookie = "__Host-rampart_session"
+	DeviceCookie  = "__Host-rampart_device"
+)
+
+// Deps are what the web layer needs.
+type Deps struct {
+	Identity    *identity.Service
+	Trust       *trust.Registry
+	SecurityTxt func() trust.SecurityTxt
+	Audit       audit.Recorder
+	Log         *slog.Logger
+	Metrics     prometheus.Registerer
+	Now         func() time.Time
+	Rand        io.Reader
+	// SessionMaxAge is the cookie lifetime (the absolute session timeout).
+	SessionMaxAge time.Duration
+	// Ready reports whether the service can take traffic (database up).
+	Ready func(ctx context.Context) error
+	// Gatherer serves /metrics on the admin handler.
+	Gatherer prometheus.Gatherer
+}
+
+type server struct {
+	id          *identity.Service
+	trust       *trust.Registry
+	securityTxt func() trust.SecurityTxt
+	audit       audit.Recorder
+	log         *slog.Logger
+	now         func() time.Time
+	rand        io.Reader
+	metrics     *metrics
+	maxAge      time.Duration
+	pages       *pageSet
+}
+
+func newServer(d Deps) *server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	return &server{
+		id: d.Identity, trust: d.Trust, securityTxt: d.SecurityTxt, audit: d.Audit, log: d.Log,
+		now: d.Now, rand: d.Rand, metrics: newMetrics(d.Metrics), maxAge: d.SessionMaxAge,
+		pages: mustPages(),
+	}
+}
+
+// NewHandler returns the public HTTPS handler.
+func NewHandler(d Deps) http.Handler {
+	s := newServer(d)
+	return s.outer(s.routes())
+}
