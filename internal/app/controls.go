@@ -374,4 +374,3 @@ func (a *App) checkConfig(ctx context.Context) trust.Result {
 	}
 	return trust.Result{Status: trust.Passing, Evidence: ev, Data: map[string]any{"warnings": len(a.warnings)}}
 }
-

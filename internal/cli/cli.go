@@ -203,4 +203,3 @@ func validate(args []string, pio IO) error {
 	fmt.Fprintln(pio.Stdout, "configuration is valid")
 	return nil
 }
-

@@ -433,4 +433,3 @@ func (s *Service) ConfirmReset(ctx context.Context, token, next string) error {
 		Text: "The password of your account was just reset and every session was signed out.\n\nIf this was not you, reset it again at once: " + strings.TrimRight(s.cfg.PublicURL, "/") + "/reset\n"})
 	return nil
 }
-

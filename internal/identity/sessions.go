@@ -266,4 +266,3 @@ func truncate(v string, n int) string {
 	}
 	return v[:n]
 }
-

@@ -411,5 +411,3 @@ func (s *server) securityTxtHandler(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(s.securityTxt().Render())
 }
-
-
