@@ -194,8 +194,11 @@ func (a *App) checkEnumeration(ctx context.Context) trust.Result {
 	if err != nil {
 		return failing("probe hash failed: pool busy")
 	}
+	// The fastest of several interleaved runs: load from other work only
+	// ever adds time, so the minimum measures the hash itself, where a
+	// median of three flapped between passing and failing on a busy host.
 	var known, unknown []time.Duration
-	for range 3 {
+	for range 5 {
 		t0 := time.Now()
 		if _, _, err := a.Hasher.Verify(ctx, h, "wrong "+pw); err != nil {
 			return failing("probe verify failed: pool busy")
@@ -209,10 +212,10 @@ func (a *App) checkEnumeration(ctx context.Context) trust.Result {
 	}
 	slices.Sort(known)
 	slices.Sort(unknown)
-	k, u := known[1], unknown[1]
+	k, u := known[0], unknown[0]
 	ratio := float64(u) / float64(k)
 	res := trust.Result{
-		Evidence: fmt.Sprintf("median wrong-password check %s for a known account, %s for an unknown one (ratio %.2f); sign-in, sign-up and reset give the same answer for both",
+		Evidence: fmt.Sprintf("fastest wrong-password check %s for a known account, %s for an unknown one (ratio %.2f); sign-in, sign-up and reset give the same answer for both",
 			k.Round(time.Millisecond), u.Round(time.Millisecond), ratio),
 		Data: map[string]any{"known_ms": float64(k.Microseconds()) / 1000, "unknown_ms": float64(u.Microseconds()) / 1000, "ratio": ratio},
 	}

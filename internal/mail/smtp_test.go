@@ -21,7 +21,7 @@ func testMessage() Message {
 	return Message{
 		To:      "Alice.Example@example.org",
 		Subject: "Reset your password — Rampart",
-		Text:    "Hello,\n\nReset your password here:\nhttps://rampart.test/reset?token=S3CR3T-tok3n-0123456789abcdef0123456789abcdef0123456789abcdef\n\nThis link expires in 30 minutes.\n",
+		Text:    "Hello,\n\nReset your password here:\nhttps://rampart.test/reset?token=S3CR3T-tok3n-0123456789abcdef0123456789abcdef0123456789abcdef\n\nThis link expires in 30 minutes.\n", // gitleaks:allow (test fixture)
 		Kind:    KindPasswordReset,
 	}
 }

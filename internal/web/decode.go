@@ -75,7 +75,13 @@ func jsonErrorMessage(err error) string {
 		}
 		return "the body must be a JSON object"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+		// The field name is input: name it (it helps the client) but only
+		// briefly, so a 64 KiB key is not reflected back whole.
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if len(name) > 66 {
+			name = strings.ToValidUTF8(name[:64], "") + `…"`
+		}
+		return "unknown field " + name
 	default:
 		return "the body is not valid JSON"
 	}

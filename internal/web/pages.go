@@ -431,7 +431,10 @@ type trustFamily struct {
 }
 
 type trustData struct {
-	Summary  map[trust.Status]int
+	// Summary is keyed by the status as a string: the template indexes it
+	// with string literals, which text/template refuses for a map keyed by
+	// trust.Status.
+	Summary  map[string]int
 	Families []trustFamily
 	Checked  time.Time
 }
@@ -450,7 +453,10 @@ func (s *server) pageTrust(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Reports = append(f.Reports, rep)
 	}
-	d := trustData{Summary: doc.Summary, Checked: doc.GeneratedAt}
+	d := trustData{Summary: map[string]int{}, Checked: doc.GeneratedAt}
+	for st, n := range doc.Summary {
+		d.Summary[string(st)] = n
+	}
 	for _, n := range order {
 		d.Families = append(d.Families, *byFam[n])
 	}

@@ -193,7 +193,7 @@ func TestValidateRejectsReplay(t *testing.T) {
 // reported: the earliest one after lastStep, and a match at or before
 // lastStep does not mask a fresh match later in the window.
 func TestValidateCollidingSteps(t *testing.T) {
-	const secret = "5L2SBYLJPIOUVCX7DKLS6HBYWS4ZV6L3"
+	const secret = "5L2SBYLJPIOUVCX7DKLS6HBYWS4ZV6L3" // gitleaks:allow (test fixture)
 	now := time.Unix(1_700_000_015, 0)
 	cur := now.Unix() / 30
 	for _, off := range []int64{0, 1} {

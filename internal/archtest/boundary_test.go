@@ -1,0 +1,177 @@
+// Package archtest keeps the layout rules of DESIGN.md true with a test
+// rather than with reviews alone.
+package archtest
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/rampartsec/rampart"
+
+// capabilities are the domain packages: they hold types and logic and know
+// nothing of HTTP or SQL (the gateway is the exception for HTTP: it is the
+// proxy pipeline).
+var capabilities = []string{"identity", "tenancy", "oauth", "vault", "audit", "gateway", "privacy", "backup", "trust"}
+
+// imports maps each non-test package directory (relative to the repo root)
+// to the import paths of its non-test files.
+func imports(t *testing.T) map[string][]string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); n == "node_modules" || n == "testdata" || strings.HasPrefix(n, ".") && path != root {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		rel = filepath.ToSlash(rel)
+		for _, im := range f.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			out[rel] = append(out[rel], p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 10 {
+		t.Fatalf("found only %d packages; is the walk rooted right?", len(out))
+	}
+	return out
+}
+
+// under reports whether dir is internal/<name> or below it.
+func under(dir, name string) bool {
+	p := "internal/" + name
+	return dir == p || strings.HasPrefix(dir, p+"/")
+}
+
+func internalPkg(name string) string { return module + "/internal/" + name }
+
+func importsPkg(list []string, name string) bool {
+	for _, p := range list {
+		if p == internalPkg(name) || strings.HasPrefix(p, internalPkg(name)+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCapabilitiesDoNotImportOuterLayers(t *testing.T) {
+	for dir, list := range imports(t) {
+		for _, c := range capabilities {
+			if !under(dir, c) {
+				continue
+			}
+			for _, outer := range []string{"web", "store", "app", "cli"} {
+				if importsPkg(list, outer) {
+					t.Errorf("%s (capability) imports internal/%s", dir, outer)
+				}
+			}
+			for _, p := range list {
+				if p == "database/sql" || strings.HasPrefix(p, "github.com/jackc/pgx") || p == "modernc.org/sqlite" {
+					t.Errorf("%s (capability) imports SQL package %s", dir, p)
+				}
+				if c != "gateway" && (p == "net/http" || strings.HasPrefix(p, "net/http/")) {
+					t.Errorf("%s (capability) imports %s", dir, p)
+				}
+			}
+		}
+	}
+}
+
+func TestVaultAndAuditStayLow(t *testing.T) {
+	above := []string{"identity", "tenancy", "oauth", "gateway", "privacy", "backup", "trust"}
+	for dir, list := range imports(t) {
+		if !under(dir, "vault") && !under(dir, "audit") {
+			continue
+		}
+		for _, a := range above {
+			if importsPkg(list, a) {
+				t.Errorf("%s imports internal/%s, a capability above it", dir, a)
+			}
+		}
+	}
+}
+
+func TestOnlyCLIImportsApp(t *testing.T) {
+	for dir, list := range imports(t) {
+		if importsPkg(list, "app") && !under(dir, "cli") {
+			t.Errorf("%s imports internal/app; only internal/cli may (one composition root)", dir)
+		}
+	}
+}
+
+func TestStoreDoesNotImportOuterLayers(t *testing.T) {
+	for dir, list := range imports(t) {
+		if !under(dir, "store") {
+			continue
+		}
+		for _, outer := range []string{"web", "app", "cli"} {
+			if importsPkg(list, outer) {
+				t.Errorf("%s imports internal/%s", dir, outer)
+			}
+		}
+	}
+}
+
+// TestNoInitOrUtilPackages enforces "no init() registries" and "no util,
+// common, helpers" package names.
+func TestNoInitOrUtilPackages(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	fset := token.NewFileSet()
+	_ = filepath.WalkDir(filepath.Join(root, "internal"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "util", "utils", "common", "helpers", "misc":
+				t.Errorf("package directory %s has a name that says nothing", path)
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		f, err := parser.ParseFile(fset, path, src, 0)
+		if err != nil {
+			return err
+		}
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.Name == "init" {
+				t.Errorf("%s declares init(); wire things in internal/app instead", path)
+			}
+		}
+		return nil
+	})
+}
