@@ -42,7 +42,7 @@ func (a *App) registerControls() error {
 	n := len(checks)
 	checks["OPS-5"] = func(ctx context.Context) trust.Result {
 		return trust.Result{Status: trust.Passing,
-			Evidence: fmt.Sprintf("/trust and /trust.json publish %d live checks; every other control shows as planned or attested", n),
+			Evidence: fmt.Sprintf("/trust and /trust.json publish %d live checks (a check reports planned where only part of its control is built); every other control shows as planned or attested", n),
 			Data:     map[string]any{"live_checks": n}}
 	}
 	ids := make([]string, 0, len(checks))
@@ -371,7 +371,7 @@ func (a *App) checkConfig(ctx context.Context) trust.Result {
 	if err := a.Config.Validate(); err != nil {
 		return failing("configuration invalid: %v", err)
 	}
-	ev := fmt.Sprintf("configuration validated at %s with no problems and %d warnings", a.started.UTC().Format(time.RFC3339), len(a.warnings))
+	ev := fmt.Sprintf("configuration validated at %s with no problems and %d warning(s)", a.started.UTC().Format(time.RFC3339), len(a.warnings))
 	if len(a.warnings) > 0 {
 		ev += ": " + strings.Join(a.warnings, "; ")
 	}
