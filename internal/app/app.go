@@ -112,9 +112,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	// Every error return below sets a to nil, so close the store through
+	// its own variable.
+	st := a.Store
 	defer func() {
 		if err != nil {
-			_ = a.Store.Close()
+			_ = st.Close()
 		}
 	}()
 	if err := a.Store.Migrate(ctx); err != nil {

@@ -148,15 +148,21 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 // or not, so a lock does not reveal that an account exists), per source
 // address, and against credential stuffing from one source.
 func (s *Service) SignIn(ctx context.Context, rawEmail, password string, c Client) (SignInResult, error) {
+	ikey := "i:" + c.IP
 	email, err := NormalizeEmail(rawEmail)
 	if err != nil {
-		// Malformed input cannot be an account; answer as for a wrong password.
+		// Malformed input cannot be an account; answer as for a wrong
+		// password, and count it against the source like one.
+		if d := s.throttle.wait(ikey); d > 0 {
+			return SignInResult{}, errTooMany(d)
+		}
 		if err := s.hasher.VerifyDummy(ctx, password); err != nil {
 			return SignInResult{}, err
 		}
+		s.throttle.fail(ikey, s.cfg.Throttle.IPFreeFailures)
 		return SignInResult{}, errInvalidCredentials
 	}
-	akey, ikey := "a:"+accountKey(email), "i:"+c.IP
+	akey := "a:" + accountKey(email)
 	if d := s.throttle.stuffingBlocked(c.IP); d > 0 {
 		return SignInResult{}, s.refuse(ctx, "", "source_blocked", errTooMany(d))
 	}
@@ -263,7 +269,10 @@ func (s *Service) signInFailed(ctx context.Context, u *User, akey, ikey, ip stri
 	if err := s.record(ctx, e); err != nil {
 		return err
 	}
-	if cfg.AccountLockAfter > 0 && n >= cfg.AccountLockAfter {
+	// Lock at every AccountLockAfter-th consecutive failure, so that after a
+	// lock expires the account gets a fresh allowance (under backoff) rather
+	// than re-locking, and mailing its owner, at the next mistake.
+	if cfg.AccountLockAfter > 0 && n >= cfg.AccountLockAfter && n%cfg.AccountLockAfter == 0 {
 		s.throttle.block(akey, cfg.AccountLockDuration)
 		if u != nil && !s.now().Before(u.LockedUntil) {
 			until := s.now().Add(cfg.AccountLockDuration)
@@ -326,13 +335,8 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, current, nex
 	if err != nil {
 		return "", err
 	}
-	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, current)
-	if err != nil {
+	if err := s.checkPassword(ctx, u, current, "auth.password_change"); err != nil {
 		return "", err
-	}
-	if !ok {
-		_ = s.record(ctx, audit.Event{ActorID: u.ID, Action: "auth.password_change", Target: "user:" + u.ID, Outcome: audit.Failure})
-		return "", fault.New(fault.Forbidden, "current_password_invalid", "the current password is incorrect")
 	}
 	if err := s.policy.Check(next, contextWords(u.Email)...); err != nil {
 		return "", err
@@ -431,5 +435,25 @@ func (s *Service) ConfirmReset(ctx context.Context, token, next string) error {
 	}
 	s.send(ctx, rmail.Message{To: u.Email, Kind: "password_changed", Subject: "Your password was reset",
 		Text: "The password of your account was just reset and every session was signed out.\n\nIf this was not you, reset it again at once: " + strings.TrimRight(s.cfg.PublicURL, "/") + "/reset\n"})
+	return nil
+}
+
+// checkPassword re-checks the password of a signed-in user (before a
+// sensitive change). Wrong guesses count toward the account's throttle, so
+// a stolen session cannot be used to guess the password without limit.
+func (s *Service) checkPassword(ctx context.Context, u *User, pw, action string) error {
+	akey := "a:" + accountKey(u.Email)
+	if d := s.throttle.wait(akey); d > 0 {
+		return s.refuse(ctx, u.ID, "backoff", errTooMany(d))
+	}
+	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, pw)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.throttle.fail(akey, s.cfg.Throttle.AccountFreeFailures)
+		_ = s.record(ctx, audit.Event{ActorID: u.ID, Action: action, Target: "user:" + u.ID, Outcome: audit.Failure, Details: map[string]string{"reason": "password"}})
+		return fault.New(fault.Forbidden, "current_password_invalid", "the current password is incorrect")
+	}
 	return nil
 }

@@ -635,6 +635,27 @@ func TestChangePassword(t *testing.T) {
 	})
 }
 
+// TestChangePasswordGuessingIsThrottled: a stolen session cannot be used to
+// guess the password without limit.
+func TestChangePasswordGuessingIsThrottled(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		e.signUp("guessme@example.com", goodPW)
+		sess := e.auth(e.signIn("guessme@example.com", goodPW, "192.0.2.1").Token).Session
+		for range e.cfg.Throttle.AccountFreeFailures {
+			_, err := e.svc.ChangePassword(e.ctx, sess, "a wrong guess", "brand new passphrase")
+			wantFault(t, err, fault.Forbidden, "current_password_invalid")
+		}
+		_, err := e.svc.ChangePassword(e.ctx, sess, goodPW, "brand new passphrase")
+		wantFault(t, err, fault.RateLimited, "too_many_attempts")
+		e.clock.Advance(e.cfg.Throttle.MaxDelay)
+		if _, err := e.svc.ChangePassword(e.ctx, sess, goodPW, "brand new passphrase"); err != nil {
+			t.Fatalf("after the backoff: %v", err)
+		}
+	})
+}
+
 func TestPasswordReset(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, st *store.Store) {

@@ -14,6 +14,7 @@ var (
 	errNotSignedIn        = fault.New(fault.Unauthenticated, "unauthenticated", "sign in first")
 	errTokenInvalid       = fault.New(fault.Invalid, "token_invalid", "this link is invalid or has expired")
 	errMFAInvalid         = fault.New(fault.Unauthenticated, "mfa_code_invalid", "the code is incorrect")
+	errMFAReused          = fault.New(fault.Unauthenticated, "mfa_code_reused", "this code was already used; wait for the next one")
 	errTOTPEnabled        = fault.New(fault.Conflict, "totp_already_enabled", "two-factor authentication is already on")
 	errTOTPNotEnabled     = fault.New(fault.Conflict, "totp_not_enabled", "two-factor authentication is not on")
 	errTOTPNotStarted     = fault.New(fault.Conflict, "totp_not_started", "start enrolment first")

@@ -150,15 +150,15 @@ type env struct {
 	t         testing.TB
 	ctx       context.Context
 	requestID string // stamped on every audit event this env causes
-	cfg    identity.Config
-	st     *store.Store
-	svc    *identity.Service
-	clock  *clock
-	mail   *mailbox
-	logs   *lockedBuffer
-	ring   *vault.Keyring
-	hasher *password.Hasher
-	policy *password.Policy
+	cfg       identity.Config
+	st        *store.Store
+	svc       *identity.Service
+	clock     *clock
+	mail      *mailbox
+	logs      *lockedBuffer
+	ring      *vault.Keyring
+	hasher    *password.Hasher
+	policy    *password.Policy
 }
 
 // testMeta is the request the tests pretend to serve; audit events carry it.

@@ -112,6 +112,14 @@ func (s *Service) checkSecondFactor(ctx context.Context, u *User, code string) (
 		}
 		step, err := totp.Validate(s.totpConfig(), string(secret), code, s.now(), u.TOTPLastStep)
 		if err != nil {
+			// A wrong or reused code at sign-in is a failed authentication
+			// (401), whatever kind the TOTP package gives it.
+			if fault.KindOf(err) == fault.Invalid {
+				if fault.As(err).Code == totp.CodeReused {
+					return "", errMFAReused
+				}
+				return "", errMFAInvalid
+			}
 			return "", err
 		}
 		ok, err := s.store.AdvanceTOTPStep(ctx, u.ID, step)
@@ -119,7 +127,7 @@ func (s *Service) checkSecondFactor(ctx context.Context, u *User, code string) (
 			return "", err
 		}
 		if !ok { // a concurrent request used the same code first
-			return "", fault.New(fault.Unauthenticated, "mfa_code_reused", "this code was already used; wait for the next one")
+			return "", errMFAReused
 		}
 		return "totp", nil
 	}
@@ -217,15 +225,13 @@ func (s *Service) DisableTOTP(ctx context.Context, userID, password, code string
 	if !u.TOTPEnabled {
 		return errTOTPNotEnabled
 	}
-	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, password)
-	if err != nil {
+	if err := s.checkPassword(ctx, u, password, "mfa.totp_disable"); err != nil {
 		return err
 	}
-	if !ok {
-		_ = s.record(ctx, audit.Event{ActorID: u.ID, Action: "mfa.totp_disable", Target: "user:" + u.ID, Outcome: audit.Failure, Details: map[string]string{"reason": "password"}})
-		return fault.New(fault.Forbidden, "current_password_invalid", "the current password is incorrect")
-	}
 	if _, err := s.checkSecondFactor(ctx, u, code); err != nil {
+		if k := fault.KindOf(err); k == fault.Unauthenticated || k == fault.Invalid {
+			s.throttle.fail("a:"+accountKey(u.Email), s.cfg.Throttle.AccountFreeFailures)
+		}
 		_ = s.record(ctx, audit.Event{ActorID: u.ID, Action: "mfa.totp_disable", Target: "user:" + u.ID, Outcome: audit.Failure, Details: map[string]string{"reason": "code"}})
 		return err
 	}

@@ -176,7 +176,7 @@ func TestTOTP(t *testing.T) {
 			// Replay: the same code, still inside its window, on a new sign-in.
 			again := e.pending("mfa@example.com")
 			_, err = e.svc.SignInMFA(e.ctx, again.Token, code, identity.Client{IP: "192.0.2.1"})
-			wantFault(t, err, fault.Invalid, totp.CodeReused)
+			wantFault(t, err, fault.Unauthenticated, totp.CodeReused)
 			e.wantUnauthenticated(again.Token)
 			e.nextStep()
 			if _, err := e.svc.SignInMFA(e.ctx, again.Token, e.code(secret), identity.Client{IP: "192.0.2.1"}); err != nil {
@@ -226,11 +226,11 @@ func TestTOTP(t *testing.T) {
 
 		t.Run("wrong codes are throttled", func(t *testing.T) {
 			e := newEnv(t, st)
-			u, secret, _ := e.enrol("guess@example.com")
+			_, secret, _ := e.enrol("guess@example.com")
 			res := e.pending("guess@example.com")
 			for range e.cfg.Throttle.AccountFreeFailures {
 				_, err := e.svc.SignInMFA(e.ctx, res.Token, e.wrongCode(secret), identity.Client{IP: "192.0.2.1"})
-				wantFault(t, err, fault.Invalid, totp.CodeInvalid)
+				wantFault(t, err, fault.Unauthenticated, totp.CodeInvalid)
 			}
 			_, err := e.svc.SignInMFA(e.ctx, res.Token, e.code(secret), identity.Client{IP: "192.0.2.1"})
 			retry := wantThrottled(t, err)
@@ -249,7 +249,6 @@ func TestTOTP(t *testing.T) {
 			if n := e.user("guess@example.com").FailedSignins; n != 0 {
 				t.Errorf("FailedSignins = %d after success, want 0", n)
 			}
-			_ = u
 		})
 
 		t.Run("disable", func(t *testing.T) {
@@ -258,12 +257,17 @@ func TestTOTP(t *testing.T) {
 			err := e.svc.DisableTOTP(e.ctx, u.ID, "not my password", e.code(secret))
 			wantFault(t, err, fault.Forbidden, "current_password_invalid")
 			err = e.svc.DisableTOTP(e.ctx, u.ID, goodPW, e.wrongCode(secret))
-			wantFault(t, err, fault.Invalid, totp.CodeInvalid)
+			wantFault(t, err, fault.Unauthenticated, totp.CodeInvalid)
 			err = e.svc.DisableTOTP(e.ctx, u.ID, goodPW, "")
 			wantFault(t, err, fault.Unauthenticated, "mfa_code_invalid")
 			if !e.user("disable@example.com").TOTPEnabled {
 				t.Fatal("disabled without proof")
 			}
+			// Three wrong proofs put the account under backoff: guessing
+			// through a stolen session is throttled too.
+			err = e.svc.DisableTOTP(e.ctx, u.ID, goodPW, codes[0])
+			wantFault(t, err, fault.RateLimited, "too_many_attempts")
+			e.clock.Advance(e.cfg.Throttle.MaxDelay)
 			if err := e.svc.DisableTOTP(e.ctx, u.ID, goodPW, codes[0]); err != nil {
 				t.Fatalf("disable with a recovery code: %v", err)
 			}

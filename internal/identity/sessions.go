@@ -99,21 +99,35 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 	a := Auth{Session: *sess}
 	h := HashToken(token)
 	isCurrent := subtle.ConstantTimeCompare(sess.TokenHash, h) == 1
+	rotated := false
 	if isCurrent && s.cfg.RotateEvery > 0 && now.Sub(sess.RotatedAt) >= s.cfg.RotateEvery {
 		nt, err := s.rotate(ctx, sess, h)
 		if err != nil {
-			return Auth{}, err
+			return Auth{}, s.sessionGone(sess, err)
 		}
-		a.NewToken = nt
+		a.NewToken, rotated = nt, true
 	}
-	if now.Sub(sess.LastSeenAt) >= touchEvery {
+	// A rotation already stamped last-seen and left sess stale: caching it
+	// would make the old token current again.
+	if !rotated && now.Sub(sess.LastSeenAt) >= touchEvery {
 		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
-			return Auth{}, err
+			return Auth{}, s.sessionGone(sess, err)
 		}
 		sess.LastSeenAt = now
 		s.cache.put(string(h), *sess)
 	}
 	return a, nil
+}
+
+// sessionGone maps a write that found the session deleted (revoked on
+// another node while this node had it cached) to "sign in", not a storage
+// error, and forgets the cached copy.
+func (s *Service) sessionGone(sess *Session, err error) error {
+	if fault.Is(err, fault.NotFound) {
+		s.cache.dropUser(sess.UserID, sess.ID)
+		return errNotSignedIn
+	}
+	return err
 }
 
 // lookupSession finds a live session (pending or not) for token.

@@ -78,7 +78,8 @@ func (t *throttle) fail(key string, free int) int {
 	}
 	e.failures++
 	e.seen = now
-	if over := e.failures - free; over > 0 {
+	// After free failures the next attempt waits BaseDelay (free 0 acts as 1).
+	if over := e.failures - max(free, 1) + 1; over > 0 {
 		d := t.cfg.BaseDelay
 		for i := 1; i < over && d < t.cfg.MaxDelay; i++ {
 			d *= 2

@@ -167,7 +167,7 @@ func (s *Store) openSQLite(ctx context.Context, path string) error {
 	}
 
 	s.engine = EngineSQLite
-	s.db, err = sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&"+sqlitePragmas)
+	s.db, err = sql.Open("sqlite", path+"?"+sqlitePragmas+"&_pragma=journal_mode(WAL)")
 	if err != nil {
 		return fault.Wrap(fault.Internal, "internal", "cannot open the database", err)
 	}
@@ -236,7 +236,9 @@ type querier interface {
 
 // withTx runs fn in a write transaction and commits when fn returns nil. It
 // is the one place a transaction starts, so per-transaction settings (the
-// workspace for row-level security) can be added here later.
+// workspace for row-level security, set with set_config(..., true)) can be
+// added here later. fn must use only tx: on SQLite the write pool has a
+// single connection, which tx holds.
 func (s *Store) withTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -160,7 +160,9 @@ func TestUserUpdates(t *testing.T) {
 			func(s *store.Store, id string) error { return s.LockUser(context.Background(), id, later) },
 			func(u *identity.User) bool { return u.LockedUntil.Equal(later) }},
 		{"SetTOTPSecret",
-			func(s *store.Store, id string) error { return s.SetTOTPSecret(context.Background(), id, []byte("sealed")) },
+			func(s *store.Store, id string) error {
+				return s.SetTOTPSecret(context.Background(), id, []byte("sealed"))
+			},
 			func(u *identity.User) bool { return string(u.TOTPSecret) == "sealed" && !u.TOTPEnabled }},
 		{"ClearSigninFailures",
 			func(s *store.Store, id string) error { return s.ClearSigninFailures(context.Background(), id) },
@@ -973,9 +975,27 @@ func TestOpenSQLiteFile(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Durability and integrity settings of the writer connection.
+	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "5000"} {
+		var got string
+		if err := s.DB().QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil || got != want {
+			t.Errorf("PRAGMA %s = %q, %v; want %q", pragma, got, err, want)
+		}
+	}
+	for _, side := range []string{fresh + "-wal", fresh + "-shm"} {
+		fi, err := os.Stat(side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode = %v; want 0600", filepath.Base(side), fi.Mode().Perm())
+		}
+	}
 	s.Close()
-	if fi, err := os.Stat(fresh); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("new database mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+	if fi, err := os.Stat(fresh); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("new database mode = %v; want 0600", fi.Mode().Perm())
 	}
 
 	loose := filepath.Join(dir, "loose.db")
@@ -987,7 +1007,9 @@ func TestOpenSQLiteFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if fi, _ := os.Stat(loose); fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(loose); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("existing database mode = %v; want tightened to 0600", fi.Mode().Perm())
 	}
 

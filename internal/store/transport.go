@@ -27,35 +27,30 @@ func checkTransport(cfg *pgconn.Config, allowInsecure bool) error {
 	if allowInsecure {
 		return nil
 	}
-	type target struct {
-		host   string
-		secure bool
-	}
-	targets := []target{{cfg.Host, cfg.TLSConfig != nil}}
-	for _, fb := range cfg.Fallbacks {
-		targets = append(targets, target{fb.Host, fb.TLSConfig != nil})
-	}
-	for _, t := range targets {
-		if !t.secure && !isLocalHost(t.host) {
+	for _, t := range targets(cfg) {
+		if t.TLSConfig == nil && !isLocalHost(t.Host) {
 			return fault.Invalidf("insecure_database_transport",
-				"refusing a plaintext connection to the non-loopback database host %q: set sslmode=verify-full (or require), or allow insecure transport explicitly", t.host)
+				"refusing a plaintext connection to the non-loopback database host %q: set sslmode=verify-full (or require), or allow insecure transport explicitly", t.Host)
 		}
 	}
 	return nil
 }
 
-// verifiesServer reports whether every TLS connection pgx may make checks
-// the server certificate (sslmode verify-ca or verify-full).
+// verifiesServer reports whether every TLS connection pgx may make to a
+// remote host checks the server certificate (sslmode verify-ca or
+// verify-full; require only encrypts).
 func verifiesServer(cfg *pgconn.Config) bool {
-	if cfg.TLSConfig != nil && cfg.TLSConfig.InsecureSkipVerify && cfg.TLSConfig.VerifyPeerCertificate == nil && !isLocalHost(cfg.Host) {
-		return false
-	}
-	for _, fb := range cfg.Fallbacks {
-		if fb.TLSConfig != nil && fb.TLSConfig.InsecureSkipVerify && fb.TLSConfig.VerifyPeerCertificate == nil && !isLocalHost(fb.Host) {
+	for _, t := range targets(cfg) {
+		if t.TLSConfig != nil && t.TLSConfig.InsecureSkipVerify && t.TLSConfig.VerifyPeerCertificate == nil && !isLocalHost(t.Host) {
 			return false
 		}
 	}
 	return true
+}
+
+// targets lists every host and TLS setting pgx may try, in order.
+func targets(cfg *pgconn.Config) []*pgconn.FallbackConfig {
+	return append([]*pgconn.FallbackConfig{{Host: cfg.Host, Port: cfg.Port, TLSConfig: cfg.TLSConfig}}, cfg.Fallbacks...)
 }
 
 // isLocalHost reports whether host is a unix socket directory or a loopback
