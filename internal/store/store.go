@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 
 	"github.com/rampartsec/rampart/internal/fault"
@@ -113,7 +114,7 @@ func (s *Store) openPostgres(ctx context.Context, opts Options) error {
 		s.log.Warn("PostgreSQL TLS does not verify the server certificate; use sslmode=verify-full for remote databases")
 	}
 	s.engine = EnginePostgres
-	s.db = sql.OpenDB(&pgConnector{cfg: cfg})
+	s.db = stdlib.OpenDB(*cfg)
 	// Two cores: a handful of connections keeps both busy while queries
 	// wait on the network, without crowding a shared server.
 	s.db.SetMaxOpenConns(8)
