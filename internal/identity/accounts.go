@@ -184,8 +184,11 @@ func (s *Service) SignIn(ctx context.Context, rawEmail, password string, c Clien
 			return SignInResult{}, err
 		}
 	} else {
-		ok, rehash, err = s.hasher.Verify(ctx, u.PasswordHash, password)
-		if err != nil {
+		if u.PasswordHash == "" { // provisioned account without a password
+			if err := s.hasher.VerifyDummy(ctx, password); err != nil {
+				return SignInResult{}, err
+			}
+		} else if ok, rehash, err = s.hasher.Verify(ctx, u.PasswordHash, password); err != nil {
 			return SignInResult{}, err
 		}
 	}
@@ -446,9 +449,12 @@ func (s *Service) checkPassword(ctx context.Context, u *User, pw, action string)
 	if d := s.throttle.wait(akey); d > 0 {
 		return s.refuse(ctx, u.ID, "backoff", errTooMany(d))
 	}
-	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, pw)
-	if err != nil {
-		return err
+	ok := false
+	if u.PasswordHash != "" {
+		var err error
+		if ok, _, err = s.hasher.Verify(ctx, u.PasswordHash, pw); err != nil {
+			return err
+		}
 	}
 	if !ok {
 		s.throttle.fail(akey, s.cfg.Throttle.AccountFreeFailures)
@@ -456,4 +462,46 @@ func (s *Service) checkPassword(ctx context.Context, u *User, pw, action string)
 		return fault.New(fault.Forbidden, "current_password_invalid", "the current password is incorrect")
 	}
 	return nil
+}
+
+// UserByEmail returns the account of an email address.
+func (s *Service) UserByEmail(ctx context.Context, rawEmail string) (*User, error) {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.UserByEmail(ctx, email)
+}
+
+// ProvisionUser creates an account for an address asserted by the
+// customer's identity provider (SCIM, SSO). The address counts as verified;
+// the account has no password (sign-in by password fails until the owner
+// sets one through a reset). An existing account is returned as it is.
+func (s *Service) ProvisionUser(ctx context.Context, rawEmail string) (*User, bool, error) {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return nil, false, err
+	}
+	if u, err := s.store.UserByEmail(ctx, email); err == nil {
+		return u, false, nil
+	} else if !fault.Is(err, fault.NotFound) {
+		return nil, false, err
+	}
+	id, err := s.randomID()
+	if err != nil {
+		return nil, false, err
+	}
+	now := s.now()
+	u := &User{ID: id, Email: email, EmailVerifiedAt: now, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if fault.Is(err, fault.Conflict) {
+			u, err := s.store.UserByEmail(ctx, email)
+			return u, false, err
+		}
+		return nil, false, err
+	}
+	if err := s.record(ctx, audit.Event{ActorType: audit.ActorSystem, Action: "auth.provision", Target: "user:" + u.ID, Outcome: audit.Success}); err != nil {
+		return nil, false, err
+	}
+	return u, true, nil
 }

@@ -211,7 +211,7 @@ func (s *Service) SignInMFA(ctx context.Context, pendingToken, code string, c Cl
 		return SignInResult{}, err
 	}
 	s.noticeNewDevice(ctx, u, c)
-	sess.TokenHash, sess.Pending, sess.MFA, sess.ExpiresAt, sess.RotatedAt = nh, false, true, exp, now
+	sess.TokenHash, sess.Pending, sess.MFA, sess.MFAAt, sess.ExpiresAt, sess.RotatedAt = nh, false, true, now, exp, now
 	return SignInResult{Token: tok, Session: *sess, PasswordChangeRequired: u.PasswordCompromised}, nil
 }
 
@@ -239,4 +239,39 @@ func (s *Service) DisableTOTP(ctx context.Context, userID, password, code string
 		return err
 	}
 	return s.record(ctx, audit.Event{ActorID: u.ID, Action: "mfa.totp_disable", Target: "user:" + u.ID, Outcome: audit.Success})
+}
+
+// StepUp records a fresh second-factor check on a signed-in session, which
+// sensitive actions require within a window (AC-2). Wrong codes count
+// toward the account's throttle.
+func (s *Service) StepUp(ctx context.Context, sess Session, code string) (Session, error) {
+	u, err := s.store.UserByID(ctx, sess.UserID)
+	if err != nil {
+		return Session{}, err
+	}
+	if !u.TOTPEnabled {
+		return Session{}, fault.New(fault.Conflict, "totp_not_enabled", "set up two-factor authentication first")
+	}
+	akey := "a:" + accountKey(u.Email)
+	if d := s.throttle.wait(akey); d > 0 {
+		return Session{}, s.refuse(ctx, u.ID, "backoff", errTooMany(d))
+	}
+	method, err := s.checkSecondFactor(ctx, u, code)
+	if err != nil {
+		if k := fault.KindOf(err); k == fault.Unauthenticated || k == fault.Invalid {
+			s.throttle.fail(akey, s.cfg.Throttle.AccountFreeFailures)
+			_ = s.record(ctx, audit.Event{ActorID: u.ID, Action: "auth.step_up", Target: "session:" + sess.ID, Outcome: audit.Failure})
+		}
+		return Session{}, err
+	}
+	now := s.now()
+	if err := s.store.StepUpSession(ctx, sess.ID, now); err != nil {
+		return Session{}, err
+	}
+	s.cache.dropUser(u.ID, sess.ID)
+	sess.MFA, sess.MFAAt = true, now
+	if err := s.record(ctx, audit.Event{ActorID: u.ID, Action: "auth.step_up", Target: "session:" + sess.ID, Outcome: audit.Success, Details: map[string]string{"method": method}}); err != nil {
+		return Session{}, err
+	}
+	return sess, nil
 }

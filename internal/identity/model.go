@@ -32,8 +32,9 @@ type Session struct {
 	TokenHash      []byte
 	PrevTokenHash  []byte
 	PrevValidUntil time.Time
-	Pending        bool // password accepted, MFA still owed: grants nothing else
-	MFA            bool // the session was completed with a second factor
+	Pending        bool      // password accepted, MFA still owed: grants nothing else
+	MFA            bool      // the session was completed with a second factor
+	MFAAt          time.Time // last second-factor check (sign-in or step-up), for sensitive actions
 	IP             string
 	UserAgent      string
 	CreatedAt      time.Time
@@ -102,9 +103,12 @@ type Store interface {
 	// (compare-and-swap); false when another request rotated first.
 	RotateSession(ctx context.Context, id string, oldHash, newHash []byte, prevValidUntil, now time.Time) (bool, error)
 	// CompleteSessionMFA turns a pending session into a full one with a new
-	// token hash and a new absolute expiry.
+	// token hash and a new absolute expiry; it sets MFA and MFAAt (= now).
 	CompleteSessionMFA(ctx context.Context, id string, newHash []byte, now, expiresAt time.Time) error
 	TouchSession(ctx context.Context, id string, now time.Time) error
+	// StepUpSession records a fresh second-factor check on the session
+	// (sets MFA and MFAAt).
+	StepUpSession(ctx context.Context, id string, at time.Time) error
 	ListSessions(ctx context.Context, userID string) ([]Session, error)
 	// DeleteSession deletes the user's session id; NotFound when the id is
 	// not one of the user's.

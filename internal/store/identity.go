@@ -240,20 +240,21 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte,
 }
 
 const sessionColumns = `id, user_id, token_hash, prev_token_hash, prev_valid_until, pending, mfa,
-	ip, user_agent, created_at, last_seen_at, rotated_at, expires_at`
+	ip, user_agent, created_at, last_seen_at, rotated_at, expires_at, mfa_at`
 
 func scanSession(row interface{ Scan(...any) error }) (*identity.Session, error) {
 	var ss identity.Session
-	var prevValid, lastSeen, rotated sql.NullInt64
+	var prevValid, lastSeen, rotated, mfaAt sql.NullInt64
 	var created, expires int64
 	err := row.Scan(&ss.ID, &ss.UserID, &ss.TokenHash, &ss.PrevTokenHash, &prevValid, &ss.Pending, &ss.MFA,
-		&ss.IP, &ss.UserAgent, &created, &lastSeen, &rotated, &expires)
+		&ss.IP, &ss.UserAgent, &created, &lastSeen, &rotated, &expires, &mfaAt)
 	if err != nil {
 		return nil, err
 	}
 	ss.PrevValidUntil = fromMicros(prevValid)
 	ss.LastSeenAt = fromMicros(lastSeen)
 	ss.RotatedAt = fromMicros(rotated)
+	ss.MFAAt = fromMicros(mfaAt)
 	ss.CreatedAt = time.UnixMicro(created).UTC()
 	ss.ExpiresAt = time.UnixMicro(expires).UTC()
 	return &ss, nil
@@ -280,9 +281,9 @@ func (s *Store) CreateSession(ctx context.Context, ss *identity.Session) error {
 		ss.LastSeenAt = ss.CreatedAt
 	}
 	_, err := s.exec(ctx, s.db, "create session", `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ss.ID, ss.UserID, ss.TokenHash, blob(ss.PrevTokenHash), micros(ss.PrevValidUntil), ss.Pending, ss.MFA,
-		ss.IP, ss.UserAgent, ss.CreatedAt.UnixMicro(), micros(ss.LastSeenAt), micros(ss.RotatedAt), ss.ExpiresAt.UnixMicro())
+		ss.IP, ss.UserAgent, ss.CreatedAt.UnixMicro(), micros(ss.LastSeenAt), micros(ss.RotatedAt), ss.ExpiresAt.UnixMicro(), micros(ss.MFAAt))
 	return err
 }
 
@@ -333,9 +334,14 @@ func (s *Store) RotateSession(ctx context.Context, id string, oldHash, newHash [
 func (s *Store) CompleteSessionMFA(ctx context.Context, id string, newHash []byte, now, expiresAt time.Time) error {
 	return s.execOne(ctx, "complete session mfa",
 		`UPDATE sessions SET token_hash = ?, prev_token_hash = NULL, prev_valid_until = NULL,
-			pending = ?, mfa = ?, rotated_at = ?, last_seen_at = ?, expires_at = ?
+			pending = ?, mfa = ?, mfa_at = ?, rotated_at = ?, last_seen_at = ?, expires_at = ?
 		WHERE id = ?`,
-		newHash, false, true, now.UnixMicro(), now.UnixMicro(), expiresAt.UnixMicro(), id)
+		newHash, false, true, now.UnixMicro(), now.UnixMicro(), now.UnixMicro(), expiresAt.UnixMicro(), id)
+}
+
+// StepUpSession records a fresh second-factor check on a session.
+func (s *Store) StepUpSession(ctx context.Context, id string, at time.Time) error {
+	return s.execOne(ctx, "step up session", `UPDATE sessions SET mfa = ?, mfa_at = ? WHERE id = ?`, true, at.UnixMicro(), id)
 }
 
 // TouchSession records activity for the idle timeout.
