@@ -71,6 +71,7 @@ type Config struct {
 	Mail        MailConfig        `yaml:"mail"`
 	SecurityTxt SecurityTxtConfig `yaml:"security_txt"`
 	Trust       TrustConfig       `yaml:"trust"`
+	Tenancy     TenancyConfig     `yaml:"tenancy"`
 }
 
 // TLSConfig names the listener certificate. Both or neither must be set;
@@ -179,6 +180,30 @@ type SecurityTxtConfig struct {
 	Encryption         string    `yaml:"encryption"`
 }
 
+// TenancyConfig sets workspace rules: credential lifetimes, the MFA and
+// step-up rules for sensitive permissions, access-review cadence, support
+// grants, and the app's own permissions.
+type TenancyConfig struct {
+	InvitationTTL    time.Duration `yaml:"invitation_ttl"`
+	APIKeyDefaultTTL time.Duration `yaml:"api_key_default_ttl"`
+	// APIKeyMaxTTL is the longest life an API key may have; every key expires.
+	APIKeyMaxTTL time.Duration `yaml:"api_key_max_ttl"`
+	// StepUpWindow is how recent an MFA check must be for a sensitive permission.
+	StepUpWindow time.Duration `yaml:"step_up_window"`
+	// AdminMFAOptional lets admin permissions be used from sessions without
+	// MFA. Off by default: admin access always requires MFA (AUTH-2, AC-7).
+	AdminMFAOptional bool `yaml:"admin_mfa_optional"`
+	// StaleAfter flags access unused this long in access reviews.
+	StaleAfter time.Duration `yaml:"stale_after"`
+	// ReviewEvery is the access-review cadence; Admins are reminded when due.
+	ReviewEvery        time.Duration `yaml:"review_every"`
+	SupportGrantMaxTTL time.Duration `yaml:"support_grant_max_ttl"`
+	// Permissions are the app's own permissions ("resource.action"), usable
+	// in custom roles; SensitivePermissions (a subset) need a fresh step-up.
+	Permissions          []string `yaml:"permissions,omitempty"`
+	SensitivePermissions []string `yaml:"sensitive_permissions,omitempty"`
+}
+
 // TrustConfig tunes the public trust page.
 type TrustConfig struct {
 	CacheTTL time.Duration `yaml:"cache_ttl"`
@@ -225,6 +250,15 @@ func Default() Config {
 		},
 		SecurityTxt: SecurityTxtConfig{PreferredLanguages: []string{"en"}},
 		Trust:       TrustConfig{CacheTTL: 30 * time.Second},
+		Tenancy: TenancyConfig{
+			InvitationTTL:      7 * 24 * time.Hour,
+			APIKeyDefaultTTL:   90 * 24 * time.Hour,
+			APIKeyMaxTTL:       365 * 24 * time.Hour,
+			StepUpWindow:       10 * time.Minute,
+			StaleAfter:         90 * 24 * time.Hour,
+			ReviewEvery:        90 * 24 * time.Hour,
+			SupportGrantMaxTTL: 72 * time.Hour,
+		},
 	}
 }
 

@@ -607,6 +607,10 @@ func TestValidateRules(t *testing.T) {
 		{"security encryption", func(c *Config) { c.SecurityTxt.Encryption = "ftp://x" }, "security_txt.encryption", "openpgp4fpr"},
 		{"security language", func(c *Config) { c.SecurityTxt.PreferredLanguages = []string{"en", ""} }, "security_txt.preferred_languages[1]", "language"},
 		{"trust cache ttl", func(c *Config) { c.Trust.CacheTTL = 0 }, "trust.cache_ttl", "positive"},
+		{"tenancy step-up window", func(c *Config) { c.Tenancy.StepUpWindow = 0 }, "tenancy.step_up_window", "positive"},
+		{"tenancy key default over max", func(c *Config) { c.Tenancy.APIKeyDefaultTTL = 2 * c.Tenancy.APIKeyMaxTTL }, "tenancy.api_key_default_ttl", "api_key_max_ttl"},
+		{"tenancy permission name", func(c *Config) { c.Tenancy.Permissions = []string{"Reports"} }, "tenancy.permissions", "resource.action"},
+		{"tenancy sensitive not listed", func(c *Config) { c.Tenancy.SensitivePermissions = []string{"reports.export"} }, "tenancy.sensitive_permissions", "not listed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

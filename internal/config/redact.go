@@ -21,6 +21,8 @@ func (c Config) Redacted() Config {
 	}
 	c.SecurityTxt.Contact = append([]string(nil), c.SecurityTxt.Contact...)
 	c.SecurityTxt.PreferredLanguages = append([]string(nil), c.SecurityTxt.PreferredLanguages...)
+	c.Tenancy.Permissions = append([]string(nil), c.Tenancy.Permissions...)
+	c.Tenancy.SensitivePermissions = append([]string(nil), c.Tenancy.SensitivePermissions...)
 	return c
 }
 

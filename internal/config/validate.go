@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,7 @@ func (c Config) Validate() error {
 	c.checkMail(&p)
 	c.checkSecurityTxt(&p)
 	positive(&p, "trust.cache_ttl", c.Trust.CacheTTL)
+	c.checkTenancy(&p)
 
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
@@ -291,7 +293,7 @@ func (c Config) Warnings() []string {
 		w = append(w, "mail.smtp.host: no SMTP relay configured; mail goes to the outbox and is not delivered")
 	}
 	if len(c.SecurityTxt.Contact) == 0 {
-		w = append(w, "security_txt.contact: no contact configured; security.txt will not be served")
+		w = append(w, "security_txt.contact: no contact configured; security.txt names mailto:security@<public host>, which may not be read by anyone")
 	}
 	if c.TLS.CertFile == "" {
 		w = append(w, "tls: no certificate configured; a self-signed localhost certificate is used")
@@ -300,4 +302,36 @@ func (c Config) Warnings() []string {
 		w = append(w, "public_url: points at localhost; links in mail will not work for users")
 	}
 	return w
+}
+
+var permissionName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}\.[a-z][a-z0-9_]{0,62}$`)
+
+func (c Config) checkTenancy(p *problems) {
+	t := c.Tenancy
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"tenancy.invitation_ttl", t.InvitationTTL}, {"tenancy.api_key_default_ttl", t.APIKeyDefaultTTL},
+		{"tenancy.api_key_max_ttl", t.APIKeyMaxTTL}, {"tenancy.step_up_window", t.StepUpWindow},
+		{"tenancy.stale_after", t.StaleAfter}, {"tenancy.review_every", t.ReviewEvery},
+		{"tenancy.support_grant_max_ttl", t.SupportGrantMaxTTL},
+	} {
+		positive(p, f.name, f.d)
+	}
+	if t.APIKeyDefaultTTL > t.APIKeyMaxTTL {
+		p.add("tenancy.api_key_default_ttl", "must not exceed api_key_max_ttl")
+	}
+	known := map[string]bool{}
+	for _, n := range t.Permissions {
+		if !permissionName.MatchString(n) {
+			p.add("tenancy.permissions", "%q is not of the form resource.action (lowercase)", n)
+		}
+		known[n] = true
+	}
+	for _, n := range t.SensitivePermissions {
+		if !known[n] {
+			p.add("tenancy.sensitive_permissions", "%q is not listed in tenancy.permissions", n)
+		}
+	}
 }
