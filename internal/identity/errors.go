@@ -12,6 +12,7 @@ var (
 	errInvalidEmail       = fault.New(fault.Invalid, "email_invalid", "enter a valid email address")
 	errInvalidCredentials = fault.New(fault.Unauthenticated, "invalid_credentials", "email or password is incorrect")
 	errNotSignedIn        = fault.New(fault.Unauthenticated, "unauthenticated", "sign in first")
+	errMFAPending         = fault.New(fault.Unauthenticated, "mfa_pending", "finish signing in with your second factor")
 	errTokenInvalid       = fault.New(fault.Invalid, "token_invalid", "this link is invalid or has expired")
 	errMFAInvalid         = fault.New(fault.Unauthenticated, "mfa_code_invalid", "the code is incorrect")
 	errMFAReused          = fault.New(fault.Unauthenticated, "mfa_code_reused", "this code was already used; wait for the next one")

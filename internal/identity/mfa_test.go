@@ -150,7 +150,9 @@ func TestTOTP(t *testing.T) {
 			e := newEnv(t, st)
 			u, secret, _ := e.enrol("mfa@example.com")
 			res := e.pending("mfa@example.com")
-			e.wantUnauthenticated(res.Token) // a pending session grants nothing
+			// A pending session grants nothing, and says why.
+			_, err := e.svc.Authenticate(e.ctx, res.Token)
+			wantFault(t, err, fault.Unauthenticated, "mfa_pending")
 
 			code := e.code(secret)
 			done, err := e.svc.SignInMFA(e.ctx, res.Token, code, identity.Client{IP: "192.0.2.1"})
@@ -177,7 +179,8 @@ func TestTOTP(t *testing.T) {
 			again := e.pending("mfa@example.com")
 			_, err = e.svc.SignInMFA(e.ctx, again.Token, code, identity.Client{IP: "192.0.2.1"})
 			wantFault(t, err, fault.Unauthenticated, totp.CodeReused)
-			e.wantUnauthenticated(again.Token)
+			_, err = e.svc.Authenticate(e.ctx, again.Token)
+			wantFault(t, err, fault.Unauthenticated, "mfa_pending")
 			e.nextStep()
 			if _, err := e.svc.SignInMFA(e.ctx, again.Token, e.code(secret), identity.Client{IP: "192.0.2.1"}); err != nil {
 				t.Fatalf("next code refused: %v", err)

@@ -93,7 +93,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) 
 		return Auth{}, err
 	}
 	if sess.Pending {
-		return Auth{}, errNotSignedIn
+		return Auth{}, errMFAPending
 	}
 	now := s.now()
 	a := Auth{Session: *sess}

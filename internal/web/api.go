@@ -25,7 +25,9 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (identity.
 	}
 	a, err := s.id.Authenticate(r.Context(), c.Value)
 	if err != nil {
-		if fault.Is(err, fault.Unauthenticated) {
+		// A half-finished sign-in keeps its cookie: the client still has to
+		// send it to /v1/signin/mfa.
+		if fault.Is(err, fault.Unauthenticated) && fault.As(err).Code != "mfa_pending" {
 			s.clearSessionCookie(w)
 		}
 		return identity.Session{}, err

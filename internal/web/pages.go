@@ -282,7 +282,9 @@ type securityData struct {
 func (s *server) requireSession(w http.ResponseWriter, r *http.Request) (identity.Session, bool) {
 	sess, err := s.authenticate(w, r)
 	if err != nil {
-		if fault.Is(err, fault.Unauthenticated) {
+		if fault.Is(err, fault.Unauthenticated) && fault.As(err).Code == "mfa_pending" {
+			redirect(w, r, "/signin/mfa?return_to="+url.QueryEscape(r.URL.Path))
+		} else if fault.Is(err, fault.Unauthenticated) {
 			redirect(w, r, "/signin?return_to="+url.QueryEscape(r.URL.Path))
 		} else {
 			s.errorPage(w, r, err)
