@@ -29,13 +29,16 @@ import (
 )
 
 // newApp wires a real Rampart in a temporary data directory with the default
-// configuration (so the default argon2id parameters and hash pool), logging
-// to nowhere.
-func newApp(tb testing.TB) *app.App {
+// configuration (so the default argon2id parameters and hash pool) as
+// changed by mods, logging to nowhere.
+func newApp(tb testing.TB, mods ...func(*config.Config)) *app.App {
 	tb.Helper()
 	cfg := config.Default()
 	cfg.DataDir = tb.TempDir()
 	cfg.Dev = true
+	for _, m := range mods {
+		m(&cfg)
+	}
 	cfg.Finalize()
 	a, err := app.New(context.Background(), cfg, app.Options{Stderr: io.Discard})
 	if err != nil {
@@ -144,25 +147,59 @@ func warmUp(tb testing.TB, h http.Handler, accts []account) {
 	}
 }
 
-// hashTime is the median wall time of n sequential argon2id derivations at
-// the configured parameters on one goroutine: the unit cost of a sign-in
-// that the hash-bound limit (GOMAXPROCS ÷ hashTime) is built from. It is
-// measured in the same run as the load so both see the same machine.
-func hashTime(cfg config.PasswordConfig, n int) time.Duration {
-	pw, salt := []byte("hash-time probe password"), make([]byte, 16)
-	ts := make([]time.Duration, n)
-	for i := range ts {
-		start := time.Now()
-		argon2.IDKey(pw, salt, cfg.HashTime, cfg.HashMemoryKiB, cfg.HashThreads, 32)
-		ts[i] = time.Since(start)
-	}
-	return median(ts)
+// hashCost is what sequential argon2id hashes at the configured parameters
+// cost on one goroutine: the unit of the hash-bound limit (GOMAXPROCS ÷ one
+// hash time). It is measured in the same run as the load, before and after
+// it, so both see the same machine.
+type hashCost struct {
+	wall []time.Duration // per hash
+	cpu  time.Duration   // process CPU time over all of them
 }
 
-func median(ts []time.Duration) time.Duration {
-	s := slices.Clone(ts)
-	slices.Sort(s)
-	return s[len(s)/2]
+// probeHash times n sequential argon2id derivations with cfg's parameters,
+// the same call the password package makes.
+func probeHash(cfg config.PasswordConfig, n int) hashCost {
+	pw, salt := []byte("hash-time probe password"), make([]byte, 16)
+	c := hashCost{wall: make([]time.Duration, n)}
+	cpu0 := cpuTime()
+	for i := range c.wall {
+		start := time.Now()
+		argon2.IDKey(pw, salt, cfg.HashTime, cfg.HashMemoryKiB, cfg.HashThreads, 32)
+		c.wall[i] = time.Since(start)
+	}
+	c.cpu = cpuTime() - cpu0
+	return c
+}
+
+func (c hashCost) merge(o hashCost) hashCost {
+	return hashCost{wall: append(slices.Clone(c.wall), o.wall...), cpu: c.cpu + o.cpu}
+}
+
+// time is the median wall time of one hash: robust to the odd sample
+// slowed by another process on a shared machine.
+func (c hashCost) time() time.Duration { return percentile(c.wall, 50) }
+
+// cpuPerHash is the mean process CPU time of one hash (0 if unknown).
+func (c hashCost) cpuPerHash() time.Duration {
+	return c.cpu / time.Duration(max(len(c.wall), 1))
+}
+
+// rawParallelRate is how many argon2id hashes per second GOMAXPROCS
+// goroutines compute together, with nothing else of Rampart's running. Its
+// ratio to the hash bound is what the machine itself loses to running
+// hashes side by side (shared caches and memory bandwidth), before any
+// Rampart overhead.
+func rawParallelRate(cfg config.PasswordConfig, perWorker int) float64 {
+	procs := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range procs {
+		wg.Go(func() {
+			probeHash(cfg, perWorker)
+		})
+	}
+	wg.Wait()
+	return float64(procs*perWorker) / time.Since(start).Seconds()
 }
 
 // percentile returns the nearest-rank q-th percentile (0 < q ≤ 100) of ts,

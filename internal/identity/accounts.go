@@ -195,8 +195,12 @@ func (s *Service) SignIn(ctx context.Context, rawEmail, password string, c Clien
 	if !ok {
 		return SignInResult{}, s.signInFailed(ctx, u, akey, ikey, c.IP)
 	}
-	if err := s.store.ClearSigninFailures(ctx, u.ID); err != nil {
-		return SignInResult{}, err
+	// Each write is a durable transaction; skip the one that would change
+	// nothing (the common case).
+	if u.FailedSignins > 0 || !u.LockedUntil.IsZero() {
+		if err := s.store.ClearSigninFailures(ctx, u.ID); err != nil {
+			return SignInResult{}, err
+		}
 	}
 	s.throttle.reset(akey)
 	res := SignInResult{}
@@ -312,11 +316,11 @@ func (s *Service) noticeNewDevice(ctx context.Context, u *User, c Client) {
 		s.log.Error("device lookup failed", "err", err)
 		return
 	}
-	if err := s.store.RememberDevice(ctx, u.ID, dh[:], s.now()); err != nil {
-		s.log.Error("device remember failed", "err", err)
+	if known {
 		return
 	}
-	if known {
+	if err := s.store.RememberDevice(ctx, u.ID, dh[:], s.now()); err != nil {
+		s.log.Error("device remember failed", "err", err)
 		return
 	}
 	m := audit.MetaFrom(ctx)
