@@ -214,6 +214,7 @@ before(async () => {
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-dev-shm-usage', // small /dev/shm in containers
       // The server listens on IPv4 only; keep "localhost" off ::1.
       '--host-resolver-rules=MAP localhost 127.0.0.1',
     ],
@@ -246,13 +247,15 @@ after(async () => {
 });
 
 // Clicks a button that submits a form and returns the response to that
-// form's request (before any redirect), once the resulting page has loaded.
+// form's request (before any redirect), once the page the browser ends up on
+// has loaded (waiting for a new load event, not the current page's state,
+// which is already "loaded" while a 303 is still being followed).
 async function submit(button, method = 'POST') {
   const [resp] = await Promise.all([
     page.waitForResponse((r) => r.request().method() === method && r.request().isNavigationRequest()),
+    page.waitForEvent('load'),
     button.click(),
   ]);
-  await page.waitForLoadState('load');
   return resp;
 }
 
@@ -351,6 +354,7 @@ test('turn on two-factor authentication with a TOTP code', { timeout: STEP_TIMEO
 
   const key = (await page.locator('code.secret').textContent()).trim();
   assert.match(key, /^[A-Z2-7 ]{16,}=*$/, 'key is base32');
+  await page.screenshot({ path: join(artifacts, 'totp.png'), fullPage: true });
   await page.getByLabel('Code shown by the app').fill(totp(key));
   const resp = await submit(page.getByRole('button', { name: 'Turn on' }));
   assert.equal(resp.status(), 200);
@@ -360,6 +364,7 @@ test('turn on two-factor authentication with a TOTP code', { timeout: STEP_TIMEO
   assert.equal(recoveryCodes.length, 10);
   assert.equal(new Set(recoveryCodes).size, 10, 'codes are distinct');
   for (const c of recoveryCodes) assert.ok(c.length >= 16, `code ${c} looks too short`);
+  await page.screenshot({ path: join(artifacts, 'recovery.png'), fullPage: true });
 });
 
 test('sign out, sign in again with a recovery code as second factor', { timeout: STEP_TIMEOUT }, async () => {
