@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/rampartsec/rampart/internal/mail"
 	"github.com/rampartsec/rampart/internal/redact"
 	"github.com/rampartsec/rampart/internal/store"
+	"github.com/rampartsec/rampart/internal/tenancy"
 	"github.com/rampartsec/rampart/internal/trust"
 	"github.com/rampartsec/rampart/internal/vault"
 	"github.com/rampartsec/rampart/internal/web"
@@ -48,6 +50,7 @@ type App struct {
 	Log        *slog.Logger
 	Store      *store.Store
 	Identity   *identity.Service
+	Tenancy    *tenancy.Service
 	Hasher     *password.Hasher
 	Policy     *password.Policy
 	Trust      *trust.Registry
@@ -168,6 +171,28 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		},
 	}, identity.Deps{Store: a.Store, Hasher: a.Hasher, Policy: a.Policy, Mailer: a.Mailer, Sealer: totpKeys, Audit: a.Audit, Log: a.Log, Now: o.Now, Rand: o.Rand})
 
+	tn := cfg.Tenancy
+	a.Tenancy = tenancy.New(tenancy.Config{
+		PublicURL: cfg.PublicURL, InvitationTTL: tn.InvitationTTL, APIKeyDefaultTTL: tn.APIKeyDefaultTTL, APIKeyMaxTTL: tn.APIKeyMaxTTL,
+		StepUpWindow: tn.StepUpWindow, AdminMFAOptional: tn.AdminMFAOptional, StaleAfter: tn.StaleAfter, ReviewEvery: tn.ReviewEvery,
+		SupportGrantMaxTTL: tn.SupportGrantMaxTTL,
+	}, tenancy.Deps{
+		Store: a.Store, Accounts: a.Identity, Mailer: a.Mailer, Audit: a.Audit, Log: a.Log, Now: o.Now, Rand: o.Rand,
+		// Per-workspace keys arrive with the vault; until then there is
+		// nothing to shred beyond the rows the store deletes.
+		OnWorkspaceDelete: nil,
+		Alert: func(ctx context.Context, e audit.Event) {
+			a.Log.Warn("security alert", "action", e.Action, "workspace", e.Workspace, "actor", e.ActorID)
+		},
+	})
+
+	for _, name := range cfg.Tenancy.Permissions {
+		p := tenancy.Permission{Name: name, Sensitive: slices.Contains(cfg.Tenancy.SensitivePermissions, name)}
+		if err := a.Tenancy.RegisterPermission(ctx, p); err != nil {
+			return nil, fmt.Errorf("register permission %s: %w", name, err)
+		}
+	}
+
 	a.Metrics = prometheus.NewRegistry()
 	a.Metrics.MustRegister(
 		collectors.NewGoCollector(),
@@ -184,7 +209,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 	a.Trust = trust.NewRegistry(o.Now, 5*time.Second, cfg.Trust.CacheTTL)
 	a.Trust.Logger = a.Log
 	a.Handler = web.NewHandler(web.Deps{
-		Identity: a.Identity, Trust: a.Trust, SecurityTxt: a.securityTxt, Audit: a.Audit, Log: a.Log,
+		Identity: a.Identity, Tenancy: a.Tenancy, Trust: a.Trust, SecurityTxt: a.securityTxt, Audit: a.Audit, Log: a.Log,
 		Metrics: a.Metrics, Now: o.Now, Rand: o.Rand, SessionMaxAge: cfg.Session.AbsoluteTimeout,
 	})
 	a.Admin = web.NewAdminHandler(web.AdminDeps{Ready: a.Store.Ping, Gatherer: a.Metrics, Log: a.Log})

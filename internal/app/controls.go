@@ -39,6 +39,9 @@ func (a *App) registerControls() error {
 		"OPS-5":  nil, // set below: it reports the number of checks
 		"OPS-6":  a.checkConfig,
 	}
+	for id, c := range a.tenancyChecks() {
+		checks[id] = c
+	}
 	n := len(checks)
 	checks["OPS-5"] = func(ctx context.Context) trust.Result {
 		return trust.Result{Status: trust.Passing,

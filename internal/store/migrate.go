@@ -78,6 +78,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 		applied := false
 		err := s.withTx(ctx, "migrate", func(tx *sql.Tx) error {
 			if s.engine == EnginePostgres {
+				// Connections run as rampart_app, which may not change the
+				// schema: the migration runs as the session user, the
+				// owner, for this transaction only.
+				if _, err := tx.ExecContext(ctx, "SET LOCAL ROLE NONE"); err != nil {
+					return err
+				}
 				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLockKey); err != nil {
 					return err
 				}
@@ -102,6 +108,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if applied {
 			s.log.Info("applied database migration", "engine", s.engine, "version", m.version, "name", m.name)
 		}
+	}
+	if s.engine == EnginePostgres {
+		// The migrations created rampart_app: connections opened before
+		// switch to it when next handed out (keepAppRole).
+		s.appRole.Store(true)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,6 +68,10 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 	rand io.Reader
+	// appRole is set once the PostgreSQL database is known to have the
+	// rampart_app role (migration 0003): from then on every connection
+	// must run as it, including those opened before the migration.
+	appRole atomic.Bool
 }
 
 // Open opens (and for SQLite creates) the database. It does not migrate;
@@ -114,7 +120,7 @@ func (s *Store) openPostgres(ctx context.Context, opts Options) error {
 		s.log.Warn("PostgreSQL TLS does not verify the server certificate; use sslmode=verify-full for remote databases")
 	}
 	s.engine = EnginePostgres
-	s.db = stdlib.OpenDB(*cfg)
+	s.db = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(s.assumeAppRole), stdlib.OptionResetSession(s.keepAppRole))
 	// Two cores: a handful of connections keeps both busy while queries
 	// wait on the network, without crowding a shared server.
 	s.db.SetMaxOpenConns(8)
@@ -125,6 +131,56 @@ func (s *Store) openPostgres(ctx context.Context, opts Options) error {
 	if err := s.Ping(ctx); err != nil {
 		s.db.Close()
 		return err
+	}
+	return nil
+}
+
+// appRoleName is the PostgreSQL role every application query runs as. It
+// owns nothing and cannot bypass row-level security, so the workspace
+// policies bind it (AC-3); the DSN user owns the tables and runs migrations.
+const appRoleName = "rampart_app"
+
+// appRoleMarker flags, in a connection's custom data, that it switched.
+const appRoleMarker = "rampart.app_role"
+
+// assumeAppRole runs on every new PostgreSQL connection: it switches the
+// session to rampart_app once migration 0003 has created the workspace
+// tables (and the role with them). Before that the connection stays the
+// owner: there is nothing to protect yet, and the role may not exist.
+// After it, failing to switch fails the connection rather than run with the
+// owner's power to see every workspace.
+func (s *Store) assumeAppRole(ctx context.Context, c *pgx.Conn) error {
+	var member, migrated bool
+	err := c.QueryRow(ctx, `SELECT
+			EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+appRoleName+`' AND pg_has_role(oid, 'MEMBER')),
+			to_regclass('workspaces') IS NOT NULL`).Scan(&member, &migrated)
+	if err != nil {
+		return err
+	}
+	if !migrated && !s.appRole.Load() {
+		return nil
+	}
+	if !member {
+		return errors.New("store: the database user cannot SET ROLE " + appRoleName + "; rerun the migrations as the owner")
+	}
+	if _, err := c.Exec(ctx, "SET ROLE "+appRoleName); err != nil {
+		return err
+	}
+	c.PgConn().CustomData()[appRoleMarker] = true
+	s.appRole.Store(true)
+	return nil
+}
+
+// keepAppRole runs each time the pool hands out a connection: one opened
+// before the migration that created rampart_app switches now. A connection
+// that cannot switch is discarded (ErrBadConn); its replacement then fails
+// in assumeAppRole.
+func (s *Store) keepAppRole(ctx context.Context, c *pgx.Conn) error {
+	if !s.appRole.Load() || c.PgConn().CustomData()[appRoleMarker] == true {
+		return nil
+	}
+	if err := s.assumeAppRole(ctx, c); err != nil {
+		return driver.ErrBadConn
 	}
 	return nil
 }
@@ -236,16 +292,92 @@ type querier interface {
 }
 
 // withTx runs fn in a write transaction and commits when fn returns nil. It
-// is the one place a transaction starts, so per-transaction settings (the
-// workspace for row-level security, set with set_config(..., true)) can be
-// added here later. fn must use only tx: on SQLite the write pool has a
-// single connection, which tx holds.
+// is the one place a transaction starts. fn must use only tx: on SQLite the
+// write pool has a single connection, which tx holds.
 func (s *Store) withTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	return s.inTx(ctx, op, nil, "", fn)
+}
+
+// Row-level security scopes, read by the policies of migration 0003 through
+// current_setting(). Both are set with set_config(..., true), so they end
+// with the transaction and a pooled connection never carries one over.
+const (
+	settingWorkspace = "rampart.workspace_id"
+	settingScope     = "rampart.scope"
+	scopeGlobal      = "global"
+)
+
+// withWorkspaceTx runs fn in a write transaction bound to workspace ws: on
+// PostgreSQL the row-level security policies then show and accept only
+// ws's rows, whatever fn's queries say. Queries must still filter on
+// workspace_id themselves: that is SQLite's only isolation, and keeps plans
+// on the indexes.
+func (s *Store) withWorkspaceTx(ctx context.Context, op, ws string, fn func(tx *sql.Tx) error) error {
+	if ws == "" {
+		return fault.ErrNotFound
+	}
+	return s.inTx(ctx, op, nil, ws, fn)
+}
+
+// withGlobalTx runs fn in a write transaction that sees every workspace.
+// Only the lookups that by nature precede knowing the workspace use it
+// (see tenancy.go); anything else is a workspace transaction.
+func (s *Store) withGlobalTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return s.inTx(ctx, op, nil, scopeGlobal, fn)
+}
+
+// readWorkspace runs the reads of fn against workspace ws. On PostgreSQL
+// that is a read-only, repeatable-read transaction bound to ws (the
+// policies need the setting, and the reads see one snapshot); on SQLite it
+// is the concurrent read pool, where fn's queries filter by ws themselves.
+func (s *Store) readWorkspace(ctx context.Context, op, ws string, fn func(q querier) error) error {
+	if ws == "" {
+		return fault.ErrNotFound
+	}
+	return s.read(ctx, op, ws, fn)
+}
+
+// readGlobal is readWorkspace across every workspace; see withGlobalTx.
+func (s *Store) readGlobal(ctx context.Context, op string, fn func(q querier) error) error {
+	return s.read(ctx, op, scopeGlobal, fn)
+}
+
+func (s *Store) read(ctx context.Context, op, scope string, fn func(q querier) error) error {
+	if s.engine != EnginePostgres {
+		return s.fail(op, fn(s.rdb))
+	}
+	opts := &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+	return s.inTx(ctx, op, opts, scope, func(tx *sql.Tx) error { return fn(tx) })
+}
+
+// rescope rebinds a transaction on PostgreSQL to workspace ws, dropping any
+// global scope. A transaction that had to find its workspace first (an
+// invitation found by id) narrows itself before it writes.
+func (s *Store) rescope(ctx context.Context, tx *sql.Tx, ws string) error {
+	if s.engine != EnginePostgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SELECT set_config($1, '', true), set_config($2, $3, true)", settingScope, settingWorkspace, ws)
+	return err
+}
+
+// inTx begins a transaction, binds it on PostgreSQL to scope (a workspace
+// id, scopeGlobal, or "" for none), runs fn and commits when fn returns nil.
+func (s *Store) inTx(ctx context.Context, op string, opts *sql.TxOptions, scope string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return s.fail(op, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if scope != "" && s.engine == EnginePostgres {
+		setting, value := settingWorkspace, scope
+		if scope == scopeGlobal {
+			setting = settingScope
+		}
+		if _, err := tx.ExecContext(ctx, "SELECT set_config($1, $2, true)", setting, value); err != nil {
+			return s.fail(op, err)
+		}
+	}
 	if err := fn(tx); err != nil {
 		return s.fail(op, err)
 	}
@@ -391,7 +523,7 @@ func (s *Store) fail(op string, err error) error {
 		return fault.Wrap(fault.Conflict, "conflict", "already exists", cause)
 	case errors.As(err, &pe) && pe.Code == "23503",
 		errors.As(err, &se) && se.Code() == sqliteConstraintForeignKey:
-		// Only references to users exist: the user is gone.
+		// The referenced user or workspace is gone.
 		return fault.Wrap(fault.NotFound, "not_found", "not found", cause)
 	}
 	return fault.Wrap(fault.Internal, "internal", "storage error", cause)

@@ -22,6 +22,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/mfa/totp", s.apiBeginTOTP)
 	mux.HandleFunc("POST /v1/mfa/totp/confirm", s.apiConfirmTOTP)
 	mux.HandleFunc("DELETE /v1/mfa/totp", s.apiDisableTOTP)
+	mux.HandleFunc("POST /v1/mfa/step-up", s.apiStepUp) // authn.go
 
 	// Pages (server-rendered, no JavaScript).
 	mux.HandleFunc("GET /{$}", s.pageHome)
@@ -45,6 +46,11 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /settings/totp/confirm", s.pageTOTPConfirmPost)
 	mux.HandleFunc("POST /settings/totp/disable", s.pageTOTPDisablePost)
 	mux.HandleFunc("POST /settings/verify-email/resend", s.pageResendVerificationPost)
+
+	// Workspaces, roles, authorization, API keys, access reviews, support
+	// access (workspaces.go) and SCIM 2.0 provisioning (scim.go).
+	s.workspaceRoutes(mux)
+	s.scimRoutes(mux)
 
 	// Trust (OPS-3, OPS-5).
 	mux.HandleFunc("GET /trust", s.pageTrust)

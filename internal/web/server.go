@@ -16,6 +16,7 @@ import (
 
 	"github.com/rampartsec/rampart/internal/audit"
 	"github.com/rampartsec/rampart/internal/identity"
+	"github.com/rampartsec/rampart/internal/tenancy"
 	"github.com/rampartsec/rampart/internal/trust"
 )
 
@@ -29,6 +30,7 @@ const (
 // Deps are what the web layer needs.
 type Deps struct {
 	Identity    *identity.Service
+	Tenancy     *tenancy.Service
 	Trust       *trust.Registry
 	SecurityTxt func() trust.SecurityTxt
 	Audit       audit.Recorder
@@ -46,6 +48,7 @@ type Deps struct {
 
 type server struct {
 	id          *identity.Service
+	ten         *tenancy.Service
 	trust       *trust.Registry
 	securityTxt func() trust.SecurityTxt
 	audit       audit.Recorder
@@ -71,7 +74,7 @@ func newServer(d Deps) *server {
 		d.Metrics = prometheus.NewRegistry()
 	}
 	return &server{
-		id: d.Identity, trust: d.Trust, securityTxt: d.SecurityTxt, audit: d.Audit, log: d.Log,
+		id: d.Identity, ten: d.Tenancy, trust: d.Trust, securityTxt: d.SecurityTxt, audit: d.Audit, log: d.Log,
 		now: d.Now, rand: d.Rand, metrics: newMetrics(d.Metrics), maxAge: d.SessionMaxAge,
 		pages: mustPages(),
 	}
