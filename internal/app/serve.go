@@ -100,15 +100,28 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	return nil
 }
 
-// runJobs runs the periodic housekeeping: expired sessions are swept.
+// runJobs runs the periodic housekeeping: expired sessions are swept every
+// ten minutes; Admins of workspaces with an overdue access review are
+// reminded once a day (the first time an hour after start, so restarts do
+// not mail). On a cluster every node runs them; the sweep is idempotent and
+// a reminder may go out once per node until jobs get a leader.
 func (a *App) runJobs(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
+	nextRemind := a.now().Add(time.Hour)
 	for {
 		if n, err := a.Identity.SweepExpired(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Error("session sweep failed", "err", err)
 		} else if n > 0 {
 			a.Log.Info("expired sessions swept", "count", n)
+		}
+		if !a.now().Before(nextRemind) {
+			nextRemind = a.now().Add(24 * time.Hour)
+			if n, err := a.Tenancy.RemindDueReviews(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Error("access review reminders failed", "err", err)
+			} else if n > 0 {
+				a.Log.Info("access review reminders sent", "workspaces", n)
+			}
 		}
 		select {
 		case <-ctx.Done():

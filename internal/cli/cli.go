@@ -34,6 +34,8 @@ Usage:
   rampart migrate    [flags]          apply database migrations and print their status
   rampart controls   [--json] [flags] run every control's live check and print the results
   rampart config validate [--print] [flags]  check the configuration; --print shows it (secrets redacted)
+  rampart access-review [--remind] [flags]   every workspace's access-review standing; --remind mails the Admins of overdue ones
+  rampart operators add EMAIL [--network CIDR]… [flags]  make an existing account operator staff (always MFA; optionally network-limited)
   rampart version                     print the version
 
 Common flags (every command that reads configuration):
@@ -69,6 +71,14 @@ func Run(ctx context.Context, args []string, pio IO) int {
 			return 2
 		}
 		err = validate(args[2:], pio)
+	case "access-review":
+		err = accessReview(ctx, args[1:], pio)
+	case "operators":
+		if len(args) < 2 || args[1] != "add" {
+			fmt.Fprint(pio.Stderr, "usage: rampart operators add EMAIL [--network CIDR]... [flags]\n")
+			return 2
+		}
+		err = operatorsAdd(ctx, args[2:], pio)
 	case "version", "--version":
 		fmt.Fprintln(pio.Stdout, "rampart", Version)
 	case "help", "-h", "--help":
