@@ -67,14 +67,28 @@ func (f *Filter) String() string {
 	return b.String()
 }
 
-// Match reports whether a resource, given as its attributes (User.Attributes,
-// Group.Attributes, or any JSON-shaped map), satisfies the filter. Attribute
-// names match case-insensitively. A nil filter matches everything.
-func (f *Filter) Match(attrs map[string]any) bool {
+// Resource is what a filter is evaluated against. Attr returns the value of
+// a top-level attribute or extension schema, named case-insensitively, or
+// nil: a string, bool, number or time.Time, a map[string]any for a complex
+// value, a []any for a multi-valued one. *User and *Group implement it
+// without building the whole resource, so matching a list is cheap.
+type Resource interface {
+	Attr(name string) any
+}
+
+// Attrs is a JSON-shaped map as a Resource.
+type Attrs map[string]any
+
+// Attr looks name up case-insensitively.
+func (a Attrs) Attr(name string) any { return get(a, name) }
+
+// Match reports whether r satisfies the filter. A nil filter matches
+// everything.
+func (f *Filter) Match(r Resource) bool {
 	if f == nil {
 		return true
 	}
-	return f.root.eval(attrs)
+	return f.root.eval(r)
 }
 
 // ParseFilter parses a filter: attribute paths, the operators eq ne co sw
@@ -474,9 +488,9 @@ func (p *parser) parseAttrExpr() (node, error) {
 	return &compare{path: path, op: op, lit: lit, caseExact: isCaseExact(full)}, nil
 }
 
-// caseExact lists the attributes whose strings compare case-sensitively
-// (RFC 7643 §4, §8.7: ids and references); everything else — userName,
-// emails, displayName — compares case-insensitively.
+// isCaseExact reports whether an attribute's strings compare
+// case-sensitively (RFC 7643 §4, §8.7: ids and references); everything
+// else — userName, emails, displayName — compares case-insensitively.
 func isCaseExact(lowerPath string) bool {
 	switch lowerPath {
 	case "id", "externalid", "meta.location", "members", "members.value", "groups", "groups.value":
@@ -488,7 +502,7 @@ func isCaseExact(lowerPath string) bool {
 // --- evaluation ---
 
 type node interface {
-	eval(m map[string]any) bool
+	eval(m Resource) bool
 	write(b *strings.Builder)
 }
 
@@ -497,7 +511,7 @@ type logical struct {
 	l, r node
 }
 
-func (n *logical) eval(m map[string]any) bool {
+func (n *logical) eval(m Resource) bool {
 	if n.and {
 		return n.l.eval(m) && n.r.eval(m)
 	}
@@ -518,7 +532,7 @@ func (n *logical) write(b *strings.Builder) {
 
 type not struct{ x node }
 
-func (n *not) eval(m map[string]any) bool { return !n.x.eval(m) }
+func (n *not) eval(m Resource) bool { return !n.x.eval(m) }
 
 func (n *not) write(b *strings.Builder) {
 	b.WriteString("not (")
@@ -528,7 +542,7 @@ func (n *not) write(b *strings.Builder) {
 
 type present struct{ path Path }
 
-func (n *present) eval(m map[string]any) bool {
+func (n *present) eval(m Resource) bool {
 	for _, v := range values(m, n.path) {
 		if nonEmpty(v) {
 			return true
@@ -547,13 +561,13 @@ type valuePath struct {
 	f    node
 }
 
-func (n *valuePath) eval(m map[string]any) bool {
+func (n *valuePath) eval(m Resource) bool {
 	switch v := lookup(m, n.path).(type) {
 	case map[string]any:
-		return n.f.eval(v)
+		return n.f.eval(Attrs(v))
 	case []any:
 		for _, e := range v {
-			if em, ok := e.(map[string]any); ok && n.f.eval(em) {
+			if em, ok := e.(map[string]any); ok && n.f.eval(Attrs(em)) {
 				return true
 			}
 		}
@@ -586,7 +600,7 @@ func (n *compare) write(b *strings.Builder) {
 
 // eval: a multi-valued attribute matches when any value does; "ne" is the
 // negation of "eq", so it also matches an absent attribute.
-func (n *compare) eval(m map[string]any) bool {
+func (n *compare) eval(m Resource) bool {
 	vals := values(m, n.path)
 	if n.lit == nil {
 		has := false
@@ -626,6 +640,9 @@ func (n *compare) match(op string, v any) bool {
 	case string:
 		switch s := v.(type) {
 		case string:
+			if op == "eq" {
+				return s == lit || (!n.caseExact && strings.EqualFold(s, lit))
+			}
 			a, l := s, lit
 			if !n.caseExact {
 				a, l = strings.ToLower(a), strings.ToLower(l)
@@ -718,13 +735,13 @@ func nonEmpty(v any) bool {
 // lookup finds the top-level attribute of p, inside the extension object
 // named by p.URI when the resource has one (core schema URNs fall through to
 // the top level).
-func lookup(m map[string]any, p Path) any {
+func lookup(r Resource, p Path) any {
 	if p.URI != "" {
-		if ext, ok := get(m, p.URI).(map[string]any); ok {
+		if ext, ok := r.Attr(p.URI).(map[string]any); ok {
 			return get(ext, p.Attr)
 		}
 	}
-	return get(m, p.Attr)
+	return r.Attr(p.Attr)
 }
 
 // get is a case-insensitive map lookup: SCIM attribute names are
@@ -744,8 +761,8 @@ func get(m map[string]any, name string) any {
 // values yields the values a comparison sees: for a multi-valued complex
 // attribute without a sub-attribute, each element's "value" (RFC 7644
 // §3.4.2.2); nils are dropped.
-func values(m map[string]any, p Path) []any {
-	base := lookup(m, p)
+func values(r Resource, p Path) []any {
+	base := lookup(r, p)
 	var out []any
 	add := func(v any) {
 		switch x := v.(type) {

@@ -93,7 +93,7 @@ func TestParseFilterRFCExamples(t *testing.T) {
 		if got := f.String(); got != tt.want {
 			t.Errorf("ParseFilter(%q) = %s, want %s", tt.in, got, tt.want)
 		}
-		if got := f.Match(babs()); got != tt.match {
+		if got := f.Match(Attrs(babs())); got != tt.match {
 			t.Errorf("%q matches Babs = %v, want %v", tt.in, got, tt.match)
 		}
 		// The rendering is itself a filter that parses to the same thing.
@@ -168,21 +168,21 @@ func TestFilterOnUserAndGroup(t *testing.T) {
 	g := Group{Schemas: []string{SchemaGroup}, ID: "editor", DisplayName: "Editor", Members: []Member{{Value: "u1"}, {Value: "u2"}}}
 	tests := []struct {
 		filter string
-		attrs  map[string]any
+		attrs  Resource
 		want   bool
 	}{
-		{`userName eq "ann@example.com"`, u.Attributes(), true},
-		{`USERNAME eq "ANN@EXAMPLE.COM"`, u.Attributes(), true},
-		{`externalId eq "ext-1"`, u.Attributes(), true},
-		{`externalId eq "EXT-1"`, u.Attributes(), false},
-		{`emails.value eq "ann@example.com"`, u.Attributes(), true},
-		{`emails[type eq "work" and primary eq true]`, u.Attributes(), true},
-		{`id eq "u1" and active eq true`, u.Attributes(), true},
-		{`id eq "u2" or userName eq "nobody@example.com"`, u.Attributes(), false},
-		{`displayName eq "editor"`, g.Attributes(), true},
-		{`id eq "editor" and members[value eq "u2"]`, g.Attributes(), true},
-		{`id eq "editor" and members[value eq "U2"]`, g.Attributes(), false},
-		{`members eq "u1"`, g.Attributes(), true},
+		{`userName eq "ann@example.com"`, &u, true},
+		{`USERNAME eq "ANN@EXAMPLE.COM"`, &u, true},
+		{`externalId eq "ext-1"`, &u, true},
+		{`externalId eq "EXT-1"`, &u, false},
+		{`emails.value eq "ann@example.com"`, &u, true},
+		{`emails[type eq "work" and primary eq true]`, &u, true},
+		{`id eq "u1" and active eq true`, &u, true},
+		{`id eq "u2" or userName eq "nobody@example.com"`, &u, false},
+		{`displayName eq "editor"`, &g, true},
+		{`id eq "editor" and members[value eq "u2"]`, &g, true},
+		{`id eq "editor" and members[value eq "U2"]`, &g, false},
+		{`members eq "u1"`, &g, true},
 	}
 	for _, tt := range tests {
 		f, err := ParseFilter(tt.filter)
@@ -194,7 +194,7 @@ func TestFilterOnUserAndGroup(t *testing.T) {
 		}
 	}
 	var none *Filter
-	if !none.Match(u.Attributes()) {
+	if !none.Match(&u) {
 		t.Error("a nil filter must match everything")
 	}
 }
@@ -249,7 +249,7 @@ func FuzzParseFilter(f *testing.F) {
 			}
 			return
 		}
-		flt.Match(babs())
+		flt.Match(Attrs(babs()))
 		// The canonical rendering parses back to itself.
 		again, err := ParseFilter(flt.String())
 		if err != nil {

@@ -346,8 +346,8 @@ func equalities(n node) map[string]json.RawMessage {
 	return out
 }
 
-func emailAttrs(e Email) map[string]any {
-	return map[string]any{"value": e.Value, "type": e.Type, "primary": e.Primary}
+func emailAttrs(e Email) Attrs {
+	return Attrs{"value": e.Value, "type": e.Type, "primary": e.Primary}
 }
 
 // normalizeEmails trims values, drops empty ones and keeps at most one
@@ -434,7 +434,7 @@ func applyMembers(g *Group, op string, path Path, v json.RawMessage) error {
 			return invalid(TypeInvalidPath, "use add or remove on members, not "+op+" with a filter")
 		}
 		g.Members = slices.DeleteFunc(g.Members, func(m Member) bool {
-			return path.Filter.Match(map[string]any{"value": m.Value, "display": m.Display})
+			return path.Filter.Match(Attrs{"value": m.Value, "display": m.Display})
 		})
 		return nil
 	}
@@ -462,4 +462,28 @@ func applyMembers(g *Group, op string, path Path, v json.RawMessage) error {
 		}
 	}
 	return nil
+}
+
+// MemberChanges compares a Group's members before and after a change:
+// added lists the user ids gained (in after's order, once each), removed
+// those lost (in before's order).
+func MemberChanges(before, after []Member) (added, removed []string) {
+	had := make(map[string]bool, len(before))
+	for _, m := range before {
+		had[m.Value] = true
+	}
+	keep := make(map[string]bool, len(after))
+	for _, m := range after {
+		if !had[m.Value] && !keep[m.Value] {
+			added = append(added, m.Value)
+		}
+		keep[m.Value] = true
+	}
+	for _, m := range before {
+		if !keep[m.Value] {
+			removed = append(removed, m.Value)
+			keep[m.Value] = true // once each
+		}
+	}
+	return added, removed
 }

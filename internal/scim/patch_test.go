@@ -458,3 +458,30 @@ func FuzzParsePatch(f *testing.F) {
 		}
 	})
 }
+
+func TestMemberChanges(t *testing.T) {
+	ms := func(ids ...string) []Member {
+		var out []Member
+		for _, id := range ids {
+			out = append(out, Member{Value: id})
+		}
+		return out
+	}
+	tests := []struct {
+		before, after  []Member
+		added, removed []string
+	}{
+		{ms(), ms(), nil, nil},
+		{ms("a", "b"), ms("a", "b"), nil, nil},
+		{ms("a"), ms("a", "b", "b", "c"), []string{"b", "c"}, nil},
+		{ms("a", "b", "c"), ms("b"), nil, []string{"a", "c"}},
+		{ms("a", "b"), ms("c", "a"), []string{"c"}, []string{"b"}},
+		{ms("a", "a"), nil, nil, []string{"a"}},
+	}
+	for _, tt := range tests {
+		added, removed := MemberChanges(tt.before, tt.after)
+		if !slices.Equal(added, tt.added) || !slices.Equal(removed, tt.removed) {
+			t.Errorf("MemberChanges(%v, %v) = %v, %v; want %v, %v", tt.before, tt.after, added, removed, tt.added, tt.removed)
+		}
+	}
+}

@@ -148,29 +148,35 @@ type User struct {
 	Meta       *Meta      `json:"meta,omitempty"`
 }
 
-// Attributes is the User as filter input (see Filter.Match).
-func (u *User) Attributes() map[string]any {
-	emails := make([]any, len(u.Emails))
-	for i, e := range u.Emails {
-		emails[i] = map[string]any{"value": e.Value, "type": e.Type, "primary": e.Primary}
+// Attr is the User as filter input (see Resource).
+func (u *User) Attr(name string) any {
+	switch {
+	case strings.EqualFold(name, "userName"):
+		return u.UserName
+	case strings.EqualFold(name, "id"):
+		return u.ID
+	case strings.EqualFold(name, "externalId"):
+		return u.ExternalID
+	case strings.EqualFold(name, "active"):
+		return u.Active
+	case strings.EqualFold(name, "emails"):
+		emails := make([]any, len(u.Emails))
+		for i, e := range u.Emails {
+			emails[i] = map[string]any{"value": e.Value, "type": e.Type, "primary": e.Primary}
+		}
+		return emails
+	case strings.EqualFold(name, "groups"):
+		groups := make([]any, len(u.Groups))
+		for i, g := range u.Groups {
+			groups[i] = map[string]any{"value": g.Value, "display": g.Display}
+		}
+		return groups
+	case strings.EqualFold(name, "schemas"):
+		return stringsAny(u.Schemas)
+	case strings.EqualFold(name, "meta") && u.Meta != nil:
+		return metaAttrs(u.Meta)
 	}
-	groups := make([]any, len(u.Groups))
-	for i, g := range u.Groups {
-		groups[i] = map[string]any{"value": g.Value, "display": g.Display}
-	}
-	m := map[string]any{
-		"schemas":    stringsAny(u.Schemas),
-		"id":         u.ID,
-		"externalId": u.ExternalID,
-		"userName":   u.UserName,
-		"active":     u.Active,
-		"emails":     emails,
-		"groups":     groups,
-	}
-	if u.Meta != nil {
-		m["meta"] = metaAttrs(u.Meta)
-	}
-	return m
+	return nil
 }
 
 // Member is one member of a Group: a user id.
@@ -192,23 +198,27 @@ type Group struct {
 	Meta    *Meta    `json:"meta,omitempty"`
 }
 
-// Attributes is the Group as filter input (see Filter.Match).
-func (g *Group) Attributes() map[string]any {
-	members := make([]any, len(g.Members))
-	for i, m := range g.Members {
-		members[i] = map[string]any{"value": m.Value, "display": m.Display}
+// Attr is the Group as filter input (see Resource).
+func (g *Group) Attr(name string) any {
+	switch {
+	case strings.EqualFold(name, "displayName"):
+		return g.DisplayName
+	case strings.EqualFold(name, "id"):
+		return g.ID
+	case strings.EqualFold(name, "externalId"):
+		return g.ExternalID
+	case strings.EqualFold(name, "members"):
+		members := make([]any, len(g.Members))
+		for i, m := range g.Members {
+			members[i] = map[string]any{"value": m.Value, "display": m.Display}
+		}
+		return members
+	case strings.EqualFold(name, "schemas"):
+		return stringsAny(g.Schemas)
+	case strings.EqualFold(name, "meta") && g.Meta != nil:
+		return metaAttrs(g.Meta)
 	}
-	m := map[string]any{
-		"schemas":     stringsAny(g.Schemas),
-		"id":          g.ID,
-		"externalId":  g.ExternalID,
-		"displayName": g.DisplayName,
-		"members":     members,
-	}
-	if g.Meta != nil {
-		m["meta"] = metaAttrs(g.Meta)
-	}
-	return m
+	return nil
 }
 
 func metaAttrs(m *Meta) map[string]any {

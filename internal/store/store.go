@@ -152,7 +152,8 @@ const appRoleMarker = "rampart.app_role"
 func (s *Store) assumeAppRole(ctx context.Context, c *pgx.Conn) error {
 	var member, migrated bool
 	err := c.QueryRow(ctx, `SELECT
-			EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+appRoleName+`' AND pg_has_role(oid, 'MEMBER')),
+			EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+appRoleName+`' AND pg_has_role(oid,
+				CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END)),
 			to_regclass('workspaces') IS NOT NULL`).Scan(&member, &migrated)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rampartsec/rampart/internal/fault"
+	"github.com/rampartsec/rampart/internal/identity"
 	"github.com/rampartsec/rampart/internal/store"
 	"github.com/rampartsec/rampart/internal/store/storetest"
 	"github.com/rampartsec/rampart/internal/tenancy"
@@ -945,4 +946,28 @@ func TestWorkspaceStoreCanceled(t *testing.T) {
 		}
 		wantKind(t, s.RemoveMember(ctx, w.ID, "x"), fault.Unavailable)
 	})
+}
+
+// BenchmarkMember measures a workspace-scoped read: on PostgreSQL that is
+// a bound read-only transaction (BEGIN, set_config, SELECT ×2, COMMIT).
+func BenchmarkMember(b *testing.B) {
+	for _, engine := range []string{store.EngineSQLite, store.EnginePostgres} {
+		b.Run(engine, func(b *testing.B) {
+			ctx := context.Background()
+			s := storetest.Open(b, engine)
+			u := &identity.User{Email: "a@example.com"}
+			if err := s.CreateUser(ctx, u); err != nil {
+				b.Fatal(err)
+			}
+			w := &tenancy.Workspace{Name: "Acme"}
+			if err := s.CreateWorkspace(ctx, w, tenancy.Member{UserID: u.ID}); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := s.Member(ctx, w.ID, u.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -15,9 +15,8 @@ const apiKeyPrefix = "rmp_"
 const maxBearerLen = 512
 
 var (
-	errBearerInvalid  = fault.New(fault.Unauthenticated, "api_key_invalid", "the API key is invalid, expired or revoked")
-	errSessionNeeded  = fault.New(fault.Forbidden, "session_required", "this endpoint needs a signed-in person, not an API key")
-	errStepUpNoBearer = fault.New(fault.Forbidden, "session_required", "step-up applies to a signed-in session")
+	errBearerInvalid = fault.New(fault.Unauthenticated, "api_key_invalid", "the API key is invalid, expired or revoked")
+	errSessionNeeded = fault.New(fault.Forbidden, "session_required", "this endpoint needs a signed-in person, not an API key")
 )
 
 // principal authenticates a /v1 request as a tenancy.Principal: a bearer
@@ -68,7 +67,7 @@ func (s *server) personPrincipal(w http.ResponseWriter, r *http.Request) (tenanc
 // session gets a new token: it now carries more privilege.
 func (s *server) apiStepUp(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "" {
-		s.writeError(w, r, errStepUpNoBearer)
+		s.writeError(w, r, errSessionNeeded)
 		return
 	}
 	sess, err := s.authenticate(w, r)

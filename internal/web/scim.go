@@ -313,7 +313,7 @@ func (s *server) scimListUsers(w http.ResponseWriter, r *http.Request, ws string
 	var hits []scim.User
 	for i := range members {
 		u := toSCIMUser(&members[i], base, names)
-		if filter.Match(u.Attributes()) {
+		if filter.Match(&u) {
 			hits = append(hits, u)
 		}
 	}
@@ -561,7 +561,7 @@ func (s *server) scimListGroups(w http.ResponseWriter, r *http.Request, ws strin
 	var hits []scim.Group
 	for _, role := range st.roles {
 		g := toSCIMGroup(role, st.holders[role.ID], base)
-		if !filter.Match(g.Attributes()) { // on the full group: members[value eq …] works with members excluded
+		if !filter.Match(&g) { // on the full group: members[value eq …] works with members excluded
 			continue
 		}
 		if !view.members {
@@ -613,10 +613,11 @@ func (s *server) scimPatchGroup(w http.ResponseWriter, r *http.Request, ws strin
 		return err
 	}
 	g := toSCIMGroup(role, st.holders[role.ID], scimBase(r))
+	before := g.Members
 	if err := scim.ApplyGroupPatch(&g, op); err != nil {
 		return err
 	}
-	return s.scimSetGroupMembers(w, r, ws, st, role, g.Members)
+	return s.scimSetGroupMembers(w, r, ws, st, role, before, g.Members)
 }
 
 func (s *server) scimReplaceGroup(w http.ResponseWriter, r *http.Request, ws string) error {
@@ -639,29 +640,23 @@ func (s *server) scimReplaceGroup(w http.ResponseWriter, r *http.Request, ws str
 	if !strings.EqualFold(strings.TrimSpace(in.DisplayName), role.Name) {
 		return errSCIMRolesInRampart
 	}
-	return s.scimSetGroupMembers(w, r, ws, st, role, in.Members)
+	before := toSCIMGroup(role, st.holders[role.ID], scimBase(r)).Members
+	return s.scimSetGroupMembers(w, r, ws, st, role, before, in.Members)
 }
 
-// scimSetGroupMembers makes want the holders of role: each person gained
-// gets the role added to their roles, each person lost has it taken away.
+// scimSetGroupMembers makes the role's holders go from before to after:
+// each person gained gets the role added to their roles, each person lost
+// has it taken away — down to Read-only, the provisioning default, since a
+// member always holds a role (deprovision the user to end access).
 // Additions go first, so handing Admin from one person to another in one
 // request does not trip the last-Admin rule. Each change is its own
 // tenancy call: if one fails (last Admin, 409) the ones before it stay.
-func (s *server) scimSetGroupMembers(w http.ResponseWriter, r *http.Request, ws string, st *scimGroupState, role tenancy.Role, want []scim.Member) error {
-	had := map[string]bool{}
-	for _, m := range st.holders[role.ID] {
-		had[m.UserID] = true
-	}
-	wanted := map[string]bool{}
-	var added []string
-	for _, m := range want {
-		if _, ok := st.members[m.Value]; !ok {
+func (s *server) scimSetGroupMembers(w http.ResponseWriter, r *http.Request, ws string, st *scimGroupState, role tenancy.Role, before, after []scim.Member) error {
+	added, removed := scim.MemberChanges(before, after)
+	for _, id := range added {
+		if _, ok := st.members[id]; !ok {
 			return fault.New(fault.Invalid, scim.TypeInvalidValue, "a member is not a user of this workspace")
 		}
-		if !wanted[m.Value] && !had[m.Value] {
-			added = append(added, m.Value)
-		}
-		wanted[m.Value] = true
 	}
 	for _, id := range added {
 		roles := append(slices.Clone(st.members[id].Roles), role.ID)
@@ -669,12 +664,16 @@ func (s *server) scimSetGroupMembers(w http.ResponseWriter, r *http.Request, ws 
 			return err
 		}
 	}
-	for _, m := range st.holders[role.ID] {
-		if wanted[m.UserID] {
+	for _, id := range removed {
+		m, ok := st.members[id]
+		if !ok {
 			continue
 		}
 		roles := slices.DeleteFunc(slices.Clone(m.Roles), func(x string) bool { return x == role.ID })
-		if err := s.ten.SCIMSetRoles(r.Context(), ws, m.UserID, roles); err != nil {
+		if len(roles) == 0 {
+			roles = []string{tenancy.RoleReadOnly}
+		}
+		if err := s.ten.SCIMSetRoles(r.Context(), ws, id, roles); err != nil {
 			return err
 		}
 	}

@@ -493,6 +493,25 @@ func TestSCIMGroupsAreRoles(t *testing.T) {
 	if got := members(group(tenancy.RoleEditor)); !slices.Equal(got, []string{ann.ID}) {
 		t.Errorf("after put %v", got)
 	}
+	// Leaving every group leaves the provisioning default, Read-only.
+	roleIDs := func(id string) []string {
+		var u scim.User
+		want(t, e.do(t, "GET", "/scim/v2/Users/"+id, ""), http.StatusOK, &u)
+		var out []string
+		for _, g := range u.Groups {
+			out = append(out, g.Value)
+		}
+		slices.Sort(out)
+		return out
+	}
+	want(t, e.do(t, "PATCH", "/scim/v2/Groups/"+tenancy.RoleReadOnly, `{"Operations":[{"op":"remove","path":"members[value eq \"`+ann.ID+`\"]"}]}`), http.StatusOK, nil)
+	if got := roleIDs(ann.ID); !slices.Equal(got, []string{tenancy.RoleEditor}) {
+		t.Errorf("ann's roles %v, want editor only", got)
+	}
+	want(t, e.do(t, "PATCH", "/scim/v2/Groups/"+tenancy.RoleEditor, `{"Operations":[{"op":"remove","path":"members"}]}`), http.StatusOK, nil)
+	if got := roleIDs(ann.ID); !slices.Equal(got, []string{tenancy.RoleReadOnly}) {
+		t.Errorf("ann's roles %v, want read-only", got)
+	}
 	// Renames, unknown members, and the last Admin are refused.
 	if st := wantSCIMError(t, e.do(t, "PATCH", "/scim/v2/Groups/"+tenancy.RoleEditor, `{"Operations":[{"op":"replace","path":"displayName","value":"Writers"}]}`), http.StatusBadRequest); st != scim.TypeMutability {
 		t.Errorf("rename scimType %q", st)

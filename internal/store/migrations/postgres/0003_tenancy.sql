@@ -189,8 +189,11 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rampart_app' AND (rolsuper OR rolbypassrls)) THEN
         RAISE EXCEPTION 'role rampart_app must be NOSUPERUSER NOBYPASSRLS';
     END IF;
-    -- The owner must be a member to SET ROLE (superusers already are).
-    IF NOT pg_has_role(current_user, 'rampart_app', 'MEMBER') THEN
+    -- The owner must be allowed to SET ROLE rampart_app (superusers
+    -- already are). From PostgreSQL 16 membership alone is not enough: a
+    -- creator's automatic ADMIN grant lacks the SET option.
+    IF NOT pg_has_role(current_user, 'rampart_app',
+            CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END) THEN
         BEGIN
             GRANT rampart_app TO CURRENT_USER;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN
