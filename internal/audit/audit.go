@@ -1,7 +1,8 @@
-// Package audit records security-relevant events. This first cut writes each
-// event to a plain table through a Recorder; the audit issue replaces the
-// storage with a tamper-evident Merkle log behind the same interface, so
-// callers do not change.
+// Package audit is Rampart's tamper-evident audit trail: every event is a
+// leaf of an RFC 6962 Merkle tree, committed durably in groups, its details
+// encrypted and its sensitive values stored as keyed hashes, with signed
+// checkpoints that outside witnesses keep, and inclusion and consistency
+// proofs. Callers only see the Recorder; see API.md for the whole contract.
 package audit
 
 import (
@@ -23,12 +24,17 @@ const (
 	ActorUser      = "user"
 	ActorAnonymous = "anonymous"
 	ActorSystem    = "system"
+	ActorAPIKey    = "apikey"
+	ActorOperator  = "operator"
+	ActorService   = "service" // an OAuth service client
 )
 
 // Event is one audited fact: who did what to what, when, from where, and how
 // it ended. Details must never hold secrets (tokens, passwords, codes) or raw
 // personal data; callers pass identifiers or keyed hashes instead.
 type Event struct {
+	// ID is the event's leaf index in the Merkle log (0-based), set when
+	// the event is committed.
 	ID        int64
 	Time      time.Time
 	ActorType string
@@ -40,6 +46,7 @@ type Event struct {
 	IP        string
 	UserAgent string
 	RequestID string
+	TraceID   string
 	Details   map[string]string
 }
 
@@ -58,30 +65,6 @@ type Filter struct {
 	Until   time.Time
 	AfterID int64 // cursor: events with ID greater than this
 	Limit   int
-}
-
-// Store is what the audit package needs from storage.
-type Store interface {
-	AppendAuditEvent(ctx context.Context, e *Event) error
-	ListAuditEvents(ctx context.Context, f Filter) ([]Event, error)
-}
-
-// Log is the Recorder backed by a Store.
-type Log struct {
-	Store Store
-	Now   func() time.Time
-}
-
-// Record stamps the event time (when unset) and stores it.
-func (l *Log) Record(ctx context.Context, e Event) error {
-	if e.Time.IsZero() {
-		now := time.Now
-		if l.Now != nil {
-			now = l.Now
-		}
-		e.Time = now().UTC()
-	}
-	return l.Store.AppendAuditEvent(ctx, &e)
 }
 
 // Meta carries request facts (address, agent, request id) through a context
@@ -103,4 +86,29 @@ func WithMeta(ctx context.Context, m Meta) context.Context {
 func MetaFrom(ctx context.Context) Meta {
 	m, _ := ctx.Value(metaKey{}).(Meta)
 	return m
+}
+
+// Store is the interim storage of the foundation: a plain table. The
+// Merkle log (LogStore) replaces it.
+type Store interface {
+	AppendAuditEvent(ctx context.Context, e *Event) error
+	ListAuditEvents(ctx context.Context, f Filter) ([]Event, error)
+}
+
+// Log is the interim Recorder backed by a Store.
+type Log struct {
+	Store Store
+	Now   func() time.Time
+}
+
+// Record stamps the event time (when unset) and stores it.
+func (l *Log) Record(ctx context.Context, e Event) error {
+	if e.Time.IsZero() {
+		now := time.Now
+		if l.Now != nil {
+			now = l.Now
+		}
+		e.Time = now().UTC()
+	}
+	return l.Store.AppendAuditEvent(ctx, &e)
 }

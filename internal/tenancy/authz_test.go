@@ -1,6 +1,7 @@
 package tenancy_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -414,5 +415,47 @@ func TestWorkspaceLifecycle(t *testing.T) {
 		if d.Reason != tenancy.ReasonMFARequired {
 			t.Fatalf("CheckUser admin-only = %+v, want mfa_required (session unknown)", d)
 		}
+	})
+}
+
+// TestConcurrentChecks runs Checks from several goroutines while roles
+// change; after each change returns, this node's next Check reflects it
+// (run with -race).
+func TestConcurrentChecks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		admin, ed := e.person("admin@example.com"), e.person("ed@example.com")
+		ws := e.workspace(admin, "Acme")
+		e.join(admin, ws, ed, tenancy.RoleEditor)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if d := e.check(ed.plain(), ws, tenancy.PermContentRead); !d.Allowed {
+						t.Errorf("content.read denied mid-change: %+v", d)
+						return
+					}
+					e.check(ed.plain(), ws, tenancy.PermContentWrite)
+				}
+			}()
+		}
+		for i := range 20 {
+			role, want := tenancy.RoleReadOnly, denied
+			if i%2 == 1 {
+				role, want = tenancy.RoleEditor, allowed
+			}
+			must(t, e.svc.SetMemberRoles(e.ctx, admin.mfa(), ws, ed.ID, []string{role}))
+			e.wantDecision(ed.plain(), ws, tenancy.PermContentWrite, want)
+		}
+		close(stop)
+		wg.Wait()
 	})
 }

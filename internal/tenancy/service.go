@@ -22,12 +22,7 @@ type Config struct {
 	// AdminMFAOptional lets admin-only permissions be used from sessions
 	// without MFA. It is inverted so that the zero Config is the safe one:
 	// admin access needs an MFA session (AUTH-2, AC-7) unless this is set.
-	AdminMFAOptional bool
-	// Deprecated: ignored. A zero bool cannot be told from "unset", so this
-	// field could never default to true; use AdminMFAOptional. It stays only
-	// so existing callers compile while they switch (leaving it set changes
-	// nothing: MFA stays required, which fails closed).
-	AdminRequiresMFA   bool
+	AdminMFAOptional   bool
 	StaleAfter         time.Duration // access unused this long is flagged in reviews; default 90 days
 	ReviewEvery        time.Duration // a review is due this long after the last; default 90 days
 	SupportGrantMaxTTL time.Duration // longest support grant; default 72h
@@ -139,8 +134,9 @@ type ReviewReport struct {
 type Service struct {
 	cfg Config
 	d   Deps
-	az  authz   // the decision cache (service_authz.go)
-	tch toucher // last-active write throttle
+	az  authz    // the decision cache (service_authz.go)
+	tch toucher  // last-active write throttle
+	kc  keyCache // verified API keys (service_keycache.go)
 }
 
 // New returns a Service; zero Config fields get their defaults.

@@ -153,18 +153,20 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, keyText, ip string) (P
 	if !ok {
 		return Principal{}, errAPIKeyInvalid
 	}
-	k, err := s.d.Store.APIKeyByID(ctx, id)
+	now := s.d.Now()
+	k, err := s.cachedAPIKey(ctx, id, now)
 	if err != nil {
 		return Principal{}, mapNotFound(err, errAPIKeyInvalid)
 	}
-	now := s.d.Now()
 	if !secretMatches(secret, k.SecretHash) || !k.RevokedAt.IsZero() || !now.Before(k.ExpiresAt) {
 		return Principal{}, errAPIKeyInvalid
 	}
-	if err := s.d.Store.TouchAPIKey(ctx, k.ID, ip, now.UTC()); err != nil {
-		s.d.Log.Warn("recording API key use failed", "err", err)
-	} else {
-		k.LastUsedAt, k.LastUsedIP = now.UTC(), ip
+	if s.kc.dueTouch(k.ID, now) {
+		if err := s.d.Store.TouchAPIKey(ctx, k.ID, ip, now.UTC()); err != nil {
+			s.d.Log.Warn("recording API key use failed", "err", err)
+		} else {
+			k.LastUsedAt, k.LastUsedIP = now.UTC(), ip
+		}
 	}
 	return Principal{APIKey: k, IP: ip}, nil
 }

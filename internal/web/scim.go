@@ -449,19 +449,9 @@ func (s *server) scimDeleteUser(w http.ResponseWriter, r *http.Request, ws strin
 
 // --- groups (= roles) ---
 
-// scimRoleSource is the tenancy call that lists a workspace's roles for
-// SCIM, which has no Principal to pass to Roles. Until the service has
-// it, the Groups endpoints answer 503 and users' groups show role ids.
-type scimRoleSource interface {
-	SCIMRoles(ctx context.Context, ws string) ([]tenancy.Role, error)
-}
-
+// scimRoles lists the workspace's roles, which SCIM presents as Groups.
 func (s *server) scimRoles(ctx context.Context, ws string) ([]tenancy.Role, error) {
-	src, ok := any(s.ten).(scimRoleSource)
-	if !ok {
-		return nil, fault.New(fault.Unavailable, "scim_groups_unavailable", "SCIM groups are not available yet")
-	}
-	return src.SCIMRoles(ctx, ws)
+	return s.ten.SCIMRoles(ctx, ws)
 }
 
 // groupView says how much of a Group to render.

@@ -423,19 +423,6 @@ func TestSCIMGroupsAreRoles(t *testing.T) {
 	want(t, e.do(t, "POST", "/scim/v2/Users", `{"userName":"ann@example.com"}`), http.StatusCreated, &ann)
 	want(t, e.do(t, "POST", "/scim/v2/Users", `{"userName":"bob@example.com"}`), http.StatusCreated, &bob)
 
-	if _, ok := any(a.Tenancy).(interface {
-		SCIMRoles(context.Context, string) ([]tenancy.Role, error)
-	}); !ok {
-		// Without tenancy's SCIMRoles the Groups endpoints say so, in the
-		// SCIM shape, and users' groups carry role ids.
-		wantSCIMError(t, e.do(t, "GET", "/scim/v2/Groups", ""), http.StatusServiceUnavailable)
-		wantSCIMError(t, e.do(t, "PATCH", "/scim/v2/Groups/"+tenancy.RoleEditor, `{"Operations":[{"op":"add","path":"members","value":[{"value":"`+ann.ID+`"}]}]}`), http.StatusServiceUnavailable)
-		if len(ann.Groups) != 1 || ann.Groups[0].Display != tenancy.RoleReadOnly {
-			t.Errorf("groups %+v", ann.Groups)
-		}
-		return
-	}
-
 	var groups scim.ListResponse
 	want(t, e.do(t, "GET", "/scim/v2/Groups", ""), http.StatusOK, &groups)
 	if groups.TotalResults < 3 {
