@@ -72,6 +72,9 @@ type Config struct {
 	SecurityTxt SecurityTxtConfig `yaml:"security_txt"`
 	Trust       TrustConfig       `yaml:"trust"`
 	Tenancy     TenancyConfig     `yaml:"tenancy"`
+	Audit       AuditConfig       `yaml:"audit"`
+	Alerts      AlertsConfig      `yaml:"alerts"`
+	Tracing     TracingConfig     `yaml:"tracing"`
 }
 
 // TLSConfig names the listener certificate. Both or neither must be set;
@@ -204,6 +207,54 @@ type TenancyConfig struct {
 	SensitivePermissions []string `yaml:"sensitive_permissions,omitempty"`
 }
 
+// AuditConfig tunes the tamper-evident audit log, where its signed
+// checkpoints are witnessed, and where the trail is streamed.
+type AuditConfig struct {
+	// Origin names the log in its checkpoints; empty = "<public host>/audit".
+	Origin           string        `yaml:"origin"`
+	CheckpointEvery  time.Duration `yaml:"checkpoint_every"`
+	CheckpointEvents int           `yaml:"checkpoint_events"`
+	// HashIPs stores client addresses only as keyed hashes (still searchable
+	// by exact value).
+	HashIPs bool `yaml:"hash_ips"`
+	// FailOpen lists action prefixes whose recording may fail without
+	// refusing the action (the per-request "api." events by default);
+	// every other action is refused when it cannot be recorded.
+	FailOpen []string `yaml:"fail_open"`
+	// WitnessFile receives every signed checkpoint; keep it on storage the
+	// database's administrators cannot rewrite. Empty = <data_dir>/audit-witness.log.
+	WitnessFile          string `yaml:"witness_file"`
+	WitnessWebhook       string `yaml:"witness_webhook"`
+	WitnessWebhookSecret string `yaml:"witness_webhook_secret"`
+	// Streaming sinks (AUD-5): a signed webhook, syslog over TLS, a file.
+	WebhookURL          string `yaml:"webhook_url"`
+	WebhookSecret       string `yaml:"webhook_secret"`
+	SyslogAddress       string `yaml:"syslog_address"`
+	SyslogCAFile        string `yaml:"syslog_ca_file"`
+	SyslogAllowInsecure bool   `yaml:"syslog_allow_insecure"`
+	FilePath            string `yaml:"file_path"`
+}
+
+// AlertsConfig routes real-time security alerts (MON-3).
+type AlertsConfig struct {
+	WebhookURL      string        `yaml:"webhook_url"`
+	WebhookSecret   string        `yaml:"webhook_secret"`
+	SlackWebhookURL string        `yaml:"slack_webhook_url"`
+	Email           []string      `yaml:"email,omitempty"`
+	FailedSignins   int           `yaml:"failed_signins"` // per account or address within the window
+	Window          time.Duration `yaml:"window"`
+	PerMinute       int           `yaml:"per_minute"` // alerts sent at most, per minute
+}
+
+// TracingConfig sets up OpenTelemetry tracing (MON-2). W3C trace context is
+// read and passed on even when no exporter is configured.
+type TracingConfig struct {
+	OTLPEndpoint string  `yaml:"otlp_endpoint"` // e.g. https://otel-collector:4318; empty = no export
+	ServiceName  string  `yaml:"service_name"`
+	SampleRatio  float64 `yaml:"sample_ratio"`
+	Insecure     bool    `yaml:"insecure"` // allow http:// to a non-loopback collector
+}
+
 // TrustConfig tunes the public trust page.
 type TrustConfig struct {
 	CacheTTL time.Duration `yaml:"cache_ttl"`
@@ -259,6 +310,9 @@ func Default() Config {
 			ReviewEvery:        90 * 24 * time.Hour,
 			SupportGrantMaxTTL: 72 * time.Hour,
 		},
+		Audit:   AuditConfig{CheckpointEvery: 5 * time.Second, CheckpointEvents: 1000, FailOpen: []string{"api."}},
+		Alerts:  AlertsConfig{FailedSignins: 20, Window: 5 * time.Minute, PerMinute: 10},
+		Tracing: TracingConfig{ServiceName: "rampart", SampleRatio: 1},
 	}
 }
 
@@ -268,6 +322,9 @@ func Default() Config {
 func (c *Config) Finalize() {
 	if c.RootKey.File == "" && c.RootKey.Env == "" && c.DataDir != "" {
 		c.RootKey.File = filepath.Join(c.DataDir, "root.key")
+	}
+	if c.Audit.WitnessFile == "" && c.DataDir != "" {
+		c.Audit.WitnessFile = filepath.Join(c.DataDir, "audit-witness.log")
 	}
 	if c.PublicURL == "" {
 		if _, port, err := net.SplitHostPort(c.Listen); err == nil && port != "" && port != "0" {

@@ -315,7 +315,7 @@ func TestEnvMappingComplete(t *testing.T) {
 		}
 	}
 	check(reflect.TypeOf(c))
-	samples := map[reflect.Kind]string{reflect.String: "x", reflect.Bool: "true", reflect.Int: "1", reflect.Uint8: "1", reflect.Uint32: "1", reflect.Slice: "a,b", reflect.Int64: "1s", reflect.Struct: "2030-01-01T00:00:00Z"}
+	samples := map[reflect.Kind]string{reflect.String: "x", reflect.Bool: "true", reflect.Int: "1", reflect.Uint8: "1", reflect.Uint32: "1", reflect.Slice: "a,b", reflect.Int64: "1s", reflect.Float64: "0.5", reflect.Struct: "2030-01-01T00:00:00Z"}
 	ls := leaves(&c)
 	if len(ls) < 50 {
 		t.Fatalf("only %d leaves found", len(ls))
@@ -611,6 +611,11 @@ func TestValidateRules(t *testing.T) {
 		{"tenancy key default over max", func(c *Config) { c.Tenancy.APIKeyDefaultTTL = 2 * c.Tenancy.APIKeyMaxTTL }, "tenancy.api_key_default_ttl", "api_key_max_ttl"},
 		{"tenancy permission name", func(c *Config) { c.Tenancy.Permissions = []string{"Reports"} }, "tenancy.permissions", "resource.action"},
 		{"tenancy sensitive not listed", func(c *Config) { c.Tenancy.SensitivePermissions = []string{"reports.export"} }, "tenancy.sensitive_permissions", "not listed"},
+		{"audit checkpoint events", func(c *Config) { c.Audit.CheckpointEvents = 0 }, "audit.checkpoint_events", "at least 1"},
+		{"audit webhook without secret", func(c *Config) { c.Audit.WebhookURL = "https://siem.example.com/in" }, "audit.webhook_url", "whsec_"},
+		{"alerts slack http", func(c *Config) { c.Alerts.SlackWebhookURL = "http://hooks.example.com/x" }, "alerts.slack_webhook_url", "https"},
+		{"alerts email", func(c *Config) { c.Alerts.Email = []string{"not an address"} }, "alerts.email", "not an email"},
+		{"tracing sample ratio", func(c *Config) { c.Tracing.SampleRatio = 2 }, "tracing.sample_ratio", "between 0 and 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -225,6 +225,12 @@ func setFromString(v reflect.Value, s string) error {
 			return fmt.Errorf("not a non-negative integer that fits in %s", v.Type())
 		}
 		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), v.Type().Bits())
+		if err != nil {
+			return errors.New("not a number")
+		}
+		v.SetFloat(f)
 	case reflect.Slice:
 		if v.Type().Elem().Kind() != reflect.String {
 			return fmt.Errorf("unsupported type %s", v.Type())

@@ -21,6 +21,13 @@ func (c Config) Redacted() Config {
 	}
 	c.SecurityTxt.Contact = append([]string(nil), c.SecurityTxt.Contact...)
 	c.SecurityTxt.PreferredLanguages = append([]string(nil), c.SecurityTxt.PreferredLanguages...)
+	for _, v := range []*string{&c.Audit.WitnessWebhookSecret, &c.Audit.WebhookSecret, &c.Alerts.WebhookSecret, &c.Alerts.SlackWebhookURL} {
+		if *v != "" {
+			*v = redacted
+		}
+	}
+	c.Audit.FailOpen = append([]string(nil), c.Audit.FailOpen...)
+	c.Alerts.Email = append([]string(nil), c.Alerts.Email...)
 	c.Tenancy.Permissions = append([]string(nil), c.Tenancy.Permissions...)
 	c.Tenancy.SensitivePermissions = append([]string(nil), c.Tenancy.SensitivePermissions...)
 	return c

@@ -87,6 +87,7 @@ func (c Config) Validate() error {
 	c.checkSecurityTxt(&p)
 	positive(&p, "trust.cache_ttl", c.Trust.CacheTTL)
 	c.checkTenancy(&p)
+	c.checkAudit(&p)
 
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
@@ -333,5 +334,49 @@ func (c Config) checkTenancy(p *problems) {
 		if !known[n] {
 			p.add("tenancy.sensitive_permissions", "%q is not listed in tenancy.permissions", n)
 		}
+	}
+}
+
+func (c Config) checkAudit(p *problems) {
+	a := c.Audit
+	positive(p, "audit.checkpoint_every", a.CheckpointEvery)
+	if a.CheckpointEvents < 1 {
+		p.add("audit.checkpoint_events", "must be at least 1")
+	}
+	for _, f := range []struct{ name, url, secret string }{
+		{"audit.witness_webhook", a.WitnessWebhook, a.WitnessWebhookSecret},
+		{"audit.webhook_url", a.WebhookURL, a.WebhookSecret},
+		{"alerts.webhook_url", c.Alerts.WebhookURL, c.Alerts.WebhookSecret},
+	} {
+		if f.url == "" {
+			continue
+		}
+		if !hasScheme(f.url, "https://", "http://") {
+			p.add(f.name, "must be an http(s) URL")
+		}
+		if !strings.HasPrefix(f.secret, "whsec_") {
+			p.add(f.name, "needs a signing secret of the form whsec_<base64> (the *_secret setting)")
+		}
+	}
+	if c.Alerts.SlackWebhookURL != "" && !hasScheme(c.Alerts.SlackWebhookURL, "https://") {
+		p.add("alerts.slack_webhook_url", "must be an https URL")
+	}
+	for _, e := range c.Alerts.Email {
+		if _, err := mail.ParseAddress(e); err != nil {
+			p.add("alerts.email", "%q is not an email address", e)
+		}
+	}
+	if c.Alerts.FailedSignins < 1 {
+		p.add("alerts.failed_signins", "must be at least 1")
+	}
+	positive(p, "alerts.window", c.Alerts.Window)
+	if c.Alerts.PerMinute < 1 {
+		p.add("alerts.per_minute", "must be at least 1")
+	}
+	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
+		p.add("tracing.sample_ratio", "must be between 0 and 1")
+	}
+	if e := c.Tracing.OTLPEndpoint; e != "" && !hasScheme(e, "https://", "http://") {
+		p.add("tracing.otlp_endpoint", "must be an http(s) URL")
 	}
 }
