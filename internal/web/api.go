@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rampartsec/rampart/internal/audit"
 	"github.com/rampartsec/rampart/internal/fault"
 	"github.com/rampartsec/rampart/internal/identity"
 	"github.com/rampartsec/rampart/internal/trust"
@@ -35,6 +36,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (identity.
 	if a.NewToken != "" {
 		s.setSessionCookie(w, a.NewToken, a.Session.ExpiresAt)
 	}
+	noteActor(r.Context(), audit.ActorUser, a.Session.UserID)
 	return a.Session, nil
 }
 

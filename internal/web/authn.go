@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/rampartsec/rampart/internal/audit"
 	"github.com/rampartsec/rampart/internal/fault"
 	"github.com/rampartsec/rampart/internal/tenancy"
 )
@@ -39,6 +40,7 @@ func (s *server) principal(w http.ResponseWriter, r *http.Request) (tenancy.Prin
 			}
 			return tenancy.Principal{}, err
 		}
+		noteActor(r.Context(), audit.ActorAPIKey, p.APIKey.ID)
 		return p, nil
 	}
 	sess, err := s.authenticate(w, r)

@@ -41,11 +41,7 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	if status == 0 {
 		status = 200
 	}
-	switch method { // the method is client input: bound the label set
-	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
-	default:
-		method = "OTHER"
-	}
+	method = methodLabel(method) // client input: bound the label set
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route).Observe(d.Seconds())
 }

@@ -75,7 +75,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // outer is the middleware every request passes: request id, security
 // headers, panic capture, body limit, CSRF, request facts for the audit
-// trail, metrics.
+// trail, metrics, and the request's trace span (tracing.go).
 func (s *server) outer(next http.Handler) http.Handler {
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,15 +87,24 @@ func (s *server) outer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		id := newRequestID(s.rand)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = audit.WithMeta(ctx, audit.Meta{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 512), RequestID: id})
+		ctx, span := s.traces.start(r)
+		ctx = context.WithValue(ctx, requestIDKey, id)
+		ctx = audit.WithMeta(ctx, audit.Meta{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 512), RequestID: id, TraceID: traceID(span)})
+		var slot *actorSlot
+		if s.recordAPI && isAPICall(r) {
+			ctx, slot = withActorSlot(ctx)
+		}
 		r = r.WithContext(ctx)
 		h := w.Header()
 		for _, kv := range securityHeaders {
 			h.Set(kv[0], kv[1])
 		}
 		h.Set("X-Request-Id", id)
+		if tid := traceID(span); tid != "" {
+			h.Set("X-Trace-Id", tid)
+		}
 		sw := &statusWriter{ResponseWriter: w}
+		defer s.traces.end(span, r, sw) // runs after the recover below, with the final status
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -107,6 +116,9 @@ func (s *server) outer(next http.Handler) http.Handler {
 				}
 			}
 			s.metrics.observe(r.Method, routeLabel(r), sw.status, s.now().Sub(start))
+			if slot != nil {
+				s.recordAPICall(r, slot, sw.status)
+			}
 		}()
 		r.Body = http.MaxBytesReader(sw, r.Body, 1<<20)
 		guarded.ServeHTTP(sw, r)

@@ -44,6 +44,11 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// Gatherer serves /metrics on the admin handler.
 	Gatherer prometheus.Gatherer
+	// Tracing gives each request a server span (MON-2); nil turns it off.
+	Tracing Tracing
+	// RecordAPICalls writes an "api.request" audit event for every API
+	// call (AUD-1). The app turns it on with the group-committing audit log.
+	RecordAPICalls bool
 }
 
 type server struct {
@@ -58,6 +63,8 @@ type server struct {
 	metrics     *metrics
 	maxAge      time.Duration
 	pages       *pageSet
+	traces      *httpTracer
+	recordAPI   bool
 }
 
 func newServer(d Deps) *server {
@@ -76,7 +83,7 @@ func newServer(d Deps) *server {
 	return &server{
 		id: d.Identity, ten: d.Tenancy, trust: d.Trust, securityTxt: d.SecurityTxt, audit: d.Audit, log: d.Log,
 		now: d.Now, rand: d.Rand, metrics: newMetrics(d.Metrics), maxAge: d.SessionMaxAge,
-		pages: mustPages(),
+		pages: mustPages(), traces: newHTTPTracer(d.Tracing), recordAPI: d.RecordAPICalls,
 	}
 }
 
