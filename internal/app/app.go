@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/rampartsec/rampart/internal/audit"
+	"github.com/rampartsec/rampart/internal/audit/sink"
 	"github.com/rampartsec/rampart/internal/config"
 	"github.com/rampartsec/rampart/internal/fault"
 	"github.com/rampartsec/rampart/internal/identity"
@@ -55,6 +56,7 @@ type App struct {
 	Policy     *password.Policy
 	Trust      *trust.Registry
 	Audit      audit.Recorder
+	AuditLog   *audit.MerkleLog
 	Mailer     identity.Mailer
 	Outbox     string // outbox directory when mail goes there, else ""
 	Handler    http.Handler
@@ -67,7 +69,14 @@ type App struct {
 	started    time.Time
 	warnings   []string
 	listenAddr string // set by Serve once listening
+	sinks      []*sink.Runner
+	alerts     alertObserver
+	bgCtx      context.Context
+	bgStop     context.CancelFunc
 }
+
+// alertObserver is the alert engine as the audit tap sees it.
+type alertObserver interface{ Observe([]audit.Event) }
 
 // NewLogger builds the process logger: JSON (or text) with redaction of
 // emails, bearer tokens and card numbers in front (MON-4).
@@ -151,7 +160,18 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 	if err := a.buildMailer(); err != nil {
 		return nil, err
 	}
-	a.Audit = &audit.Log{Store: a.Store, Now: o.Now}
+	if err := a.buildAudit(root); err != nil {
+		return nil, err
+	}
+	started := a // every error return sets a to nil
+	defer func() {
+		if err != nil {
+			started.stopAudit()
+		}
+	}()
+	if err := a.buildSinks(); err != nil {
+		return nil, err
+	}
 
 	tc := cfg.Throttle
 	a.Identity = identity.New(identity.Config{
@@ -210,7 +230,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 	a.Trust.Logger = a.Log
 	a.Handler = web.NewHandler(web.Deps{
 		Identity: a.Identity, Tenancy: a.Tenancy, Trust: a.Trust, SecurityTxt: a.securityTxt, Audit: a.Audit, Log: a.Log,
-		Metrics: a.Metrics, Now: o.Now, Rand: o.Rand, SessionMaxAge: cfg.Session.AbsoluteTimeout,
+		Metrics: a.Metrics, Now: o.Now, Rand: o.Rand, SessionMaxAge: cfg.Session.AbsoluteTimeout, RecordAPICalls: true,
 	})
 	a.Admin = web.NewAdminHandler(web.AdminDeps{Ready: a.Store.Ping, Gatherer: a.Metrics, Log: a.Log})
 	if err := a.registerControls(); err != nil {
@@ -321,10 +341,23 @@ func publicHost(u string) string {
 	return h
 }
 
-// Close waits for background work and closes the store.
+// Close waits for background work, flushes the audit log and closes the
+// store.
 func (a *App) Close() error {
 	a.Identity.Wait()
+	a.stopAudit()
 	return a.Store.Close()
+}
+
+func (a *App) stopAudit() {
+	if a.AuditLog != nil {
+		if err := a.AuditLog.Close(); err != nil {
+			a.Log.Error("audit log close", "err", err)
+		}
+	}
+	if a.bgStop != nil {
+		a.bgStop()
+	}
 }
 
 // Ready reports whether the app can serve: the database answers.

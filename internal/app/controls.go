@@ -67,7 +67,7 @@ func failing(format string, args ...any) trust.Result {
 
 // countEvents counts audit events of an action since a time (capped).
 func (a *App) countEvents(ctx context.Context, action string, outcome audit.Outcome, since time.Time) (int, error) {
-	evs, err := a.Store.ListAuditEvents(ctx, audit.Filter{Action: action, Outcome: outcome, Since: since, Limit: 1000})
+	evs, err := a.AuditLog.Query(ctx, audit.Filter{Action: action, Outcome: outcome, Since: since, AfterID: -1, Limit: 1000})
 	return len(evs), err
 }
 

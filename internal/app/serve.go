@@ -83,6 +83,7 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	jobs, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
 	go a.runJobs(jobs)
+	go a.runSinks(jobs)
 
 	var serveErr error
 	select {
