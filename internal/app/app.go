@@ -59,7 +59,7 @@ type App struct {
 	AuditLog   *audit.MerkleLog
 	Mailer     identity.Mailer
 	Outbox     string // outbox directory when mail goes there, else ""
-	Handler    http.Handler
+	Handler    *web.Handler
 	Admin      http.Handler
 	Metrics    *prometheus.Registry
 	redactions *redact.Counter
@@ -345,6 +345,9 @@ func publicHost(u string) string {
 // store.
 func (a *App) Close() error {
 	a.Identity.Wait()
+	if a.Handler != nil {
+		a.Handler.Drain()
+	}
 	a.stopAudit()
 	return a.Store.Close()
 }

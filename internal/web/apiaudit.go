@@ -62,10 +62,30 @@ func (s *server) recordAPICall(r *http.Request, slot *actorSlot, status int) {
 	if slot.actorID != "" {
 		e.ActorType, e.ActorID = slot.actorType, slot.actorID
 	}
-	if err := s.audit.Record(context.WithoutCancel(r.Context()), e); err != nil {
-		s.log.Warn("api call not recorded", "route", e.Target, "request_id", e.RequestID, "err", err)
+	// The response does not wait for the group commit: API-call events fail
+	// open, so they are recorded behind the request, bounded in number; an
+	// event that finds no room is dropped and counted (the domain events of
+	// the call itself are recorded, and fail closed, in the handler).
+	select {
+	case s.apiAudit <- struct{}{}:
+	default:
+		s.metrics.apiAuditDropped.Inc()
+		s.log.Warn("api call not recorded: audit queue full", "route", e.Target, "request_id", e.RequestID)
+		return
 	}
+	ctx := context.WithoutCancel(r.Context())
+	s.apiAuditWG.Add(1)
+	go func() {
+		defer func() { <-s.apiAudit; s.apiAuditWG.Done() }()
+		if err := s.audit.Record(ctx, e); err != nil {
+			s.metrics.apiAuditDropped.Inc()
+			s.log.Warn("api call not recorded", "route", e.Target, "request_id", e.RequestID, "err", err)
+		}
+	}()
 }
+
+// maxAPIAuditInFlight bounds API-call events waiting for their group commit.
+const maxAPIAuditInFlight = 8192
 
 // methodLabel bounds the method to the known set (it is client input).
 func methodLabel(m string) string {

@@ -8,8 +8,9 @@ import (
 )
 
 type metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	requests        *prometheus.CounterVec
+	latency         *prometheus.HistogramVec
+	apiAuditDropped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -21,6 +22,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rampart_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
+	}
+	m.apiAuditDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rampart_audit_api_events_dropped_total", Help: "API-call audit events not recorded (queue full or log unavailable; they fail open).",
+	})
+	if err := reg.Register(m.apiAuditDropped); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			m.apiAuditDropped = are.ExistingCollector.(prometheus.Counter)
+		}
 	}
 	// A second registration (tests building several servers on one
 	// registry) reuses the collectors already registered.

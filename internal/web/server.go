@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,8 @@ type server struct {
 	pages       *pageSet
 	traces      *httpTracer
 	recordAPI   bool
+	apiAudit    chan struct{} // in-flight API-call events (apiaudit.go)
+	apiAuditWG  sync.WaitGroup
 }
 
 func newServer(d Deps) *server {
@@ -87,8 +90,18 @@ func newServer(d Deps) *server {
 	}
 }
 
-// NewHandler returns the public HTTPS handler.
-func NewHandler(d Deps) http.Handler {
-	s := newServer(d)
-	return s.outer(s.routes())
+// Handler is the public HTTPS handler.
+type Handler struct {
+	http.Handler
+	s *server
 }
+
+// NewHandler returns the public HTTPS handler.
+func NewHandler(d Deps) *Handler {
+	s := newServer(d)
+	return &Handler{Handler: s.outer(s.routes()), s: s}
+}
+
+// Drain waits for the API-call audit events still on their way to the log;
+// call it after the HTTP server has shut down and before the log closes.
+func (h *Handler) Drain() { h.s.apiAuditWG.Wait() }
