@@ -198,24 +198,28 @@ func (a *App) checkEnumeration(ctx context.Context) trust.Result {
 		return failing("probe hash failed: pool busy")
 	}
 	// The fastest of several interleaved runs: load from other work only
-	// ever adds time, so the minimum measures the hash itself, where a
-	// median of three flapped between passing and failing on a busy host.
-	var known, unknown []time.Duration
-	for range 5 {
-		t0 := time.Now()
-		if _, _, err := a.Hasher.Verify(ctx, h, "wrong "+pw); err != nil {
-			return failing("probe verify failed: pool busy")
+	// ever adds time, so the minimum measures the hash itself. A ratio out
+	// of range is measured again (up to three rounds, keeping the minima)
+	// before it counts, so a burst of load on a shared host does not fail
+	// the control while a real difference of work still does.
+	k, u := time.Duration(1<<62), time.Duration(1<<62)
+	for round := 0; round < 3; round++ {
+		for range 5 {
+			t0 := time.Now()
+			if _, _, err := a.Hasher.Verify(ctx, h, "wrong "+pw); err != nil {
+				return failing("probe verify failed: pool busy")
+			}
+			k = min(k, time.Since(t0))
+			t0 = time.Now()
+			if err := a.Hasher.VerifyDummy(ctx, "wrong "+pw); err != nil {
+				return failing("probe verify failed: pool busy")
+			}
+			u = min(u, time.Since(t0))
 		}
-		known = append(known, time.Since(t0))
-		t0 = time.Now()
-		if err := a.Hasher.VerifyDummy(ctx, "wrong "+pw); err != nil {
-			return failing("probe verify failed: pool busy")
+		if r := float64(u) / float64(k); r >= 0.5 && r <= 2 {
+			break
 		}
-		unknown = append(unknown, time.Since(t0))
 	}
-	slices.Sort(known)
-	slices.Sort(unknown)
-	k, u := known[0], unknown[0]
 	ratio := float64(u) / float64(k)
 	res := trust.Result{
 		Evidence: fmt.Sprintf("fastest wrong-password check %s for a known account, %s for an unknown one (ratio %.2f); sign-in, sign-up and reset give the same answer for both",

@@ -73,6 +73,7 @@ type Meta struct {
 	IP        string
 	UserAgent string
 	RequestID string
+	TraceID   string // W3C trace id of the request's span, when traced
 }
 
 type metaKey struct{}

@@ -53,6 +53,9 @@ type Options struct {
 	Now func() time.Time
 	// Rand generates ids the caller left empty; crypto/rand when nil.
 	Rand io.Reader
+	// Observe, if set, is told the duration and outcome of every store
+	// operation, named by its op string (MON-1; observe.go).
+	Observe func(op string, d time.Duration, err error)
 }
 
 // Store implements the storage interfaces of the capability packages.
@@ -72,12 +75,13 @@ type Store struct {
 	// rampart_app role (migration 0003): from then on every connection
 	// must run as it, including those opened before the migration.
 	appRole atomic.Bool
+	observe func(op string, d time.Duration, err error)
 }
 
 // Open opens (and for SQLite creates) the database. It does not migrate;
 // call Migrate.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	s := &Store{log: opts.Log, now: opts.Now, rand: opts.Rand}
+	s := &Store{log: opts.Log, now: opts.Now, rand: opts.Rand, observe: opts.Observe}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -343,9 +347,10 @@ func (s *Store) readGlobal(ctx context.Context, op string, fn func(q querier) er
 	return s.read(ctx, op, scopeGlobal, fn)
 }
 
-func (s *Store) read(ctx context.Context, op, scope string, fn func(q querier) error) error {
+func (s *Store) read(ctx context.Context, op, scope string, fn func(q querier) error) (err error) {
 	if s.engine != EnginePostgres {
-		return s.fail(op, fn(s.rdb))
+		defer s.timed(op, time.Now(), &err)
+		return s.fail(op, fn(inOp{s.rdb}))
 	}
 	opts := &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
 	return s.inTx(ctx, op, opts, scope, func(tx *sql.Tx) error { return fn(tx) })
@@ -364,7 +369,8 @@ func (s *Store) rescope(ctx context.Context, tx *sql.Tx, ws string) error {
 
 // inTx begins a transaction, binds it on PostgreSQL to scope (a workspace
 // id, scopeGlobal, or "" for none), runs fn and commits when fn returns nil.
-func (s *Store) inTx(ctx context.Context, op string, opts *sql.TxOptions, scope string, fn func(tx *sql.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, op string, opts *sql.TxOptions, scope string, fn func(tx *sql.Tx) error) (err error) {
+	defer s.timed(op, time.Now(), &err)
 	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return s.fail(op, err)
@@ -418,12 +424,13 @@ func rebind(query string) string {
 }
 
 // exec runs a write and returns the rows affected.
-func (s *Store) exec(ctx context.Context, x querier, op, query string, args ...any) (int64, error) {
+func (s *Store) exec(ctx context.Context, x querier, op, query string, args ...any) (n int64, err error) {
+	defer s.timedAlone(x, op, time.Now(), &err)
 	res, err := x.ExecContext(ctx, s.q(query), args...)
 	if err != nil {
 		return 0, s.fail(op, err)
 	}
-	n, err := res.RowsAffected()
+	n, err = res.RowsAffected()
 	if err != nil {
 		return 0, s.fail(op, err)
 	}
@@ -443,9 +450,10 @@ func (s *Store) execOne(ctx context.Context, op, query string, args ...any) erro
 }
 
 // exists reports whether query returns a row.
-func (s *Store) exists(ctx context.Context, x querier, op, query string, args ...any) (bool, error) {
+func (s *Store) exists(ctx context.Context, x querier, op, query string, args ...any) (found bool, err error) {
+	defer s.timedAlone(x, op, time.Now(), &err)
 	var one int
-	err := x.QueryRowContext(ctx, s.q(query), args...).Scan(&one)
+	err = x.QueryRowContext(ctx, s.q(query), args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
