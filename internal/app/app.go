@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/rampartsec/rampart/internal/alert"
 	"github.com/rampartsec/rampart/internal/audit"
 	"github.com/rampartsec/rampart/internal/audit/sink"
 	"github.com/rampartsec/rampart/internal/config"
@@ -47,32 +48,35 @@ type Options struct {
 
 // App is a wired Rampart instance.
 type App struct {
-	Config     config.Config
-	Log        *slog.Logger
-	Store      *store.Store
-	Identity   *identity.Service
-	Tenancy    *tenancy.Service
-	Hasher     *password.Hasher
-	Policy     *password.Policy
-	Trust      *trust.Registry
-	Audit      audit.Recorder
-	AuditLog   *audit.MerkleLog
-	Mailer     identity.Mailer
-	Outbox     string // outbox directory when mail goes there, else ""
-	Handler    *web.Handler
-	Admin      http.Handler
-	Metrics    *prometheus.Registry
-	redactions *redact.Counter
-	now        func() time.Time
-	rand       io.Reader
-	environ    []string
-	started    time.Time
-	warnings   []string
-	listenAddr string // set by Serve once listening
-	sinks      []*sink.Runner
-	alerts     alertObserver
-	bgCtx      context.Context
-	bgStop     context.CancelFunc
+	Config        config.Config
+	Log           *slog.Logger
+	Store         *store.Store
+	Identity      *identity.Service
+	Tenancy       *tenancy.Service
+	Hasher        *password.Hasher
+	Policy        *password.Policy
+	Trust         *trust.Registry
+	Audit         audit.Recorder
+	AuditLog      *audit.MerkleLog
+	Mailer        identity.Mailer
+	Outbox        string // outbox directory when mail goes there, else ""
+	Handler       *web.Handler
+	Admin         http.Handler
+	Metrics       *prometheus.Registry
+	redactions    *redact.Counter
+	now           func() time.Time
+	rand          io.Reader
+	environ       []string
+	started       time.Time
+	warnings      []string
+	listenAddr    string // set by Serve once listening
+	sinks         []*sink.Runner
+	alerts        alertObserver
+	alertEngine   *alert.Engine
+	alertChannels int // external channels configured (webhook, chat, mail)
+	auditKeys     *vault.Keyring
+	bgCtx         context.Context
+	bgStop        context.CancelFunc
 }
 
 // alertObserver is the alert engine as the audit tap sees it.
@@ -172,6 +176,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 	if err := a.buildSinks(); err != nil {
 		return nil, err
 	}
+	if err := a.buildAlerts(); err != nil {
+		return nil, err
+	}
+	a.AuditLog.Start(a.bgCtx) // CLI commands record too, so it runs from here
 
 	tc := cfg.Throttle
 	a.Identity = identity.New(identity.Config{

@@ -23,8 +23,8 @@ func (a *App) auditOrigin() string {
 
 // buildAudit wires the tamper-evident audit log: its own keys derived from
 // the root key (AUD-4, ENC-7), the witnesses its checkpoints go to, and the
-// tap that feeds alerts. The log starts at once (CLI commands record too)
-// and stops in Close.
+// tap that feeds sinks and alerts. New starts it once sinks and alerts exist
+// (the tap reads them from the sequencer); it stops in Close.
 func (a *App) buildAudit(root vault.RootKey) error {
 	cfg := a.Config.Audit
 	keys := vault.NewKeyring(a.rand)
@@ -34,6 +34,7 @@ func (a *App) buildAudit(root vault.RootKey) error {
 	if err := keys.SetPrimary(1); err != nil {
 		return err
 	}
+	a.auditKeys = keys
 	witnesses := []audit.Witness{sink.NewWitnessFile(cfg.WitnessFile)}
 	if cfg.WitnessWebhook != "" {
 		w, err := sink.NewWitnessWebhook(sink.WebhookConfig{Name: "witness", URL: cfg.WitnessWebhook, Secret: cfg.WitnessWebhookSecret, Now: a.now})
@@ -58,7 +59,6 @@ func (a *App) buildAudit(root vault.RootKey) error {
 	}
 	a.AuditLog, a.Audit = log, log
 	a.bgCtx, a.bgStop = context.WithCancel(context.Background())
-	log.Start(a.bgCtx)
 	return nil
 }
 

@@ -39,8 +39,10 @@ func (a *App) registerControls() error {
 		"OPS-5":  nil, // set below: it reports the number of checks
 		"OPS-6":  a.checkConfig,
 	}
-	for id, c := range a.tenancyChecks() {
-		checks[id] = c
+	for _, more := range []map[string]trust.Check{a.tenancyChecks(), a.auditChecks()} {
+		for id, c := range more {
+			checks[id] = c
+		}
 	}
 	n := len(checks)
 	checks["OPS-5"] = func(ctx context.Context) trust.Result {
