@@ -287,3 +287,27 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+// BenchmarkOuterTracing is the per-request cost of outer with tracing off
+// and with a provider that has no exporter (ids only).
+func BenchmarkOuterTracing(b *testing.B) {
+	tr, err := tracing.Setup(context.Background(), tracing.Config{SampleRatio: 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		tr   Tracing
+	}{{"off", nil}, {"ids only", tr}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h, metaIDs := tracedHandler(b, bc.tr)
+			r := httptest.NewRequest("GET", "https://localhost/items/1", nil)
+			r.Header.Set("Traceparent", inParent)
+			b.ReportAllocs()
+			for b.Loop() {
+				*metaIDs = (*metaIDs)[:0]
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		})
+	}
+}
