@@ -31,6 +31,7 @@ import (
 	"github.com/rampartsec/rampart/internal/redact"
 	"github.com/rampartsec/rampart/internal/store"
 	"github.com/rampartsec/rampart/internal/tenancy"
+	"github.com/rampartsec/rampart/internal/tracing"
 	"github.com/rampartsec/rampart/internal/trust"
 	"github.com/rampartsec/rampart/internal/vault"
 	"github.com/rampartsec/rampart/internal/web"
@@ -63,6 +64,7 @@ type App struct {
 	Handler       *web.Handler
 	Admin         http.Handler
 	Metrics       *prometheus.Registry
+	Tracing       *tracing.Tracing
 	redactions    *redact.Counter
 	now           func() time.Time
 	rand          io.Reader
@@ -124,7 +126,20 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		a.Log.Warn("configuration warning", "warning", w)
 	}
 
-	a.Store, err = store.Open(ctx, store.Options{DSN: cfg.Database, SQLitePath: cfg.SQLitePath(), Log: a.Log})
+	a.Metrics = prometheus.NewRegistry()
+	a.Tracing, err = tracing.Setup(ctx, tracing.Config{Endpoint: cfg.Tracing.OTLPEndpoint, ServiceName: cfg.Tracing.ServiceName,
+		SampleRatio: cfg.Tracing.SampleRatio, Insecure: cfg.Tracing.Insecure}, a.Log)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	tr := a.Tracing
+	defer func() {
+		if err != nil {
+			_ = tr.Shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	a.Store, err = store.Open(ctx, store.Options{DSN: cfg.Database, SQLitePath: cfg.SQLitePath(), Log: a.Log,
+		Observe: web.NewQueryMetrics(a.Metrics, store.EngineFor(cfg.Database))})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -180,6 +195,16 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		return nil, err
 	}
 	a.AuditLog.Start(a.bgCtx) // CLI commands record too, so it runs from here
+	// The start is itself recorded, durably, before anything else: an audit
+	// log that cannot write stops Rampart here (fail closed), and the first
+	// checkpoint is signed and witnessed at once.
+	if err := a.AuditLog.Record(ctx, audit.Event{ActorType: audit.ActorSystem, ActorID: "rampart", Action: "system.start", Outcome: audit.Success,
+		Details: map[string]string{"engine": a.Store.Engine(), "dev": fmt.Sprint(cfg.Dev), "pid": fmt.Sprint(os.Getpid())}}); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	if _, err := a.AuditLog.CheckpointNow(ctx); err != nil {
+		return nil, fmt.Errorf("audit checkpoint: %w", err)
+	}
 
 	tc := cfg.Throttle
 	a.Identity = identity.New(identity.Config{
@@ -221,7 +246,6 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		}
 	}
 
-	a.Metrics = prometheus.NewRegistry()
 	a.Metrics.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -239,6 +263,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 	a.Handler = web.NewHandler(web.Deps{
 		Identity: a.Identity, Tenancy: a.Tenancy, Trust: a.Trust, SecurityTxt: a.securityTxt, Audit: a.Audit, Log: a.Log,
 		Metrics: a.Metrics, Now: o.Now, Rand: o.Rand, SessionMaxAge: cfg.Session.AbsoluteTimeout, RecordAPICalls: true,
+		AuditLog: a.AuditLog, Tracing: a.Tracing,
 	})
 	a.Admin = web.NewAdminHandler(web.AdminDeps{Ready: a.Store.Ping, Gatherer: a.Metrics, Log: a.Log})
 	if err := a.registerControls(); err != nil {
@@ -357,6 +382,11 @@ func (a *App) Close() error {
 		a.Handler.Drain()
 	}
 	a.stopAudit()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Tracing.Shutdown(ctx); err != nil {
+		a.Log.Warn("tracing shutdown", "err", err)
+	}
 	return a.Store.Close()
 }
 

@@ -113,3 +113,22 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	}
 	return l.Store.AppendAuditEvent(ctx, &e)
 }
+
+// FromRequest fills the request facts carried by ctx (address, agent,
+// request id, trace id) into the fields of e that are still empty.
+func FromRequest(ctx context.Context, e Event) Event {
+	m := MetaFrom(ctx)
+	if e.IP == "" {
+		e.IP = m.IP
+	}
+	if e.UserAgent == "" {
+		e.UserAgent = m.UserAgent
+	}
+	if e.RequestID == "" {
+		e.RequestID = m.RequestID
+	}
+	if e.TraceID == "" {
+		e.TraceID = m.TraceID
+	}
+	return e
+}

@@ -218,8 +218,8 @@ func TestControls(t *testing.T) {
 	for _, c := range doc.Controls {
 		status[c.ID] = c.Status
 	}
-	if status["SES-1"] != "passing" || status["OPS-6"] != "passing" || status["AUD-3"] != "planned" {
-		t.Errorf("statuses: SES-1 %q, OPS-6 %q, AUD-3 %q", status["SES-1"], status["OPS-6"], status["AUD-3"])
+	if status["SES-1"] != "passing" || status["OPS-6"] != "passing" || status["BAK-1"] != "planned" {
+		t.Errorf("statuses: SES-1 %q, OPS-6 %q, BAK-1 %q", status["SES-1"], status["OPS-6"], status["BAK-1"])
 	}
 	if doc.Summary["failing"] != 0 {
 		t.Errorf("failing controls on a fresh install: %v", doc.Controls)

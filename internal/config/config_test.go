@@ -703,7 +703,7 @@ func TestWarnings(t *testing.T) {
 		return false
 	}
 	prod := Default().Warnings()
-	for _, want := range []string{"root_key.file", "mail.smtp.host", "security_txt.contact", "tls", "public_url"} {
+	for _, want := range []string{"root_key.file", "mail.smtp.host", "security_txt.contact", "tls", "public_url", "alerts"} {
 		if !has(prod, want) {
 			t.Errorf("default production config lacks warning %q: %q", want, prod)
 		}
@@ -715,6 +715,7 @@ func TestWarnings(t *testing.T) {
 	c.RootKey.Env = "RAMPART_ROOT_KEY"
 	c.Mail.SMTP.Host = "smtp.example.com"
 	c.SecurityTxt.Contact = []string{"mailto:s@example.com"}
+	c.Alerts.Email = []string{"security@example.com"}
 	if w := c.Warnings(); len(w) != 0 {
 		t.Errorf("fully configured production config warns: %q", w)
 	}

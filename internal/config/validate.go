@@ -296,6 +296,9 @@ func (c Config) Warnings() []string {
 	if len(c.SecurityTxt.Contact) == 0 {
 		w = append(w, "security_txt.contact: no contact configured; security.txt names mailto:security@<public host>, which may not be read by anyone")
 	}
+	if c.Alerts.WebhookURL == "" && c.Alerts.SlackWebhookURL == "" && len(c.Alerts.Email) == 0 {
+		w = append(w, "alerts: no webhook, chat or mail channel configured; security alerts go only to Rampart's log")
+	}
 	if c.TLS.CertFile == "" {
 		w = append(w, "tls: no certificate configured; a self-signed localhost certificate is used")
 	}

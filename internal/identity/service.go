@@ -199,16 +199,7 @@ func (s *Service) record(ctx context.Context, e audit.Event) error {
 	if s.audit == nil {
 		return nil
 	}
-	m := audit.MetaFrom(ctx)
-	if e.IP == "" {
-		e.IP = m.IP
-	}
-	if e.UserAgent == "" {
-		e.UserAgent = m.UserAgent
-	}
-	if e.RequestID == "" {
-		e.RequestID = m.RequestID
-	}
+	e = audit.FromRequest(ctx, e)
 	if e.ActorType == "" {
 		if e.ActorID != "" {
 			e.ActorType = audit.ActorUser

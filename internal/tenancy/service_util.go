@@ -70,16 +70,7 @@ func (s *Service) record(ctx context.Context, e audit.Event) error {
 	if s.d.Audit == nil {
 		return nil
 	}
-	m := audit.MetaFrom(ctx)
-	if e.IP == "" {
-		e.IP = m.IP
-	}
-	if e.UserAgent == "" {
-		e.UserAgent = m.UserAgent
-	}
-	if e.RequestID == "" {
-		e.RequestID = m.RequestID
-	}
+	e = audit.FromRequest(ctx, e)
 	if e.ActorType == "" {
 		e.ActorType = audit.ActorSystem
 	}

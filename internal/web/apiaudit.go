@@ -59,6 +59,7 @@ func (s *server) recordAPICall(r *http.Request, slot *actorSlot, status int) {
 		Workspace: r.PathValue("ws"), IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 512), RequestID: requestID(r.Context()),
 		Details: map[string]string{"method": methodLabel(r.Method), "status": strconv.Itoa(status)},
 	}
+	e = audit.FromRequest(r.Context(), e)
 	if slot.actorID != "" {
 		e.ActorType, e.ActorID = slot.actorType, slot.actorID
 	}

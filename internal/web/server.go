@@ -50,6 +50,8 @@ type Deps struct {
 	// RecordAPICalls writes an "api.request" audit event for every API
 	// call (AUD-1). The app turns it on with the group-committing audit log.
 	RecordAPICalls bool
+	// AuditLog serves the audit trail API (auditapi.go); nil leaves it out.
+	AuditLog AuditLog
 }
 
 type server struct {
@@ -68,6 +70,7 @@ type server struct {
 	recordAPI   bool
 	apiAudit    chan struct{} // in-flight API-call events (apiaudit.go)
 	apiAuditWG  sync.WaitGroup
+	auditLog    AuditLog
 }
 
 func newServer(d Deps) *server {
@@ -87,6 +90,7 @@ func newServer(d Deps) *server {
 		id: d.Identity, ten: d.Tenancy, trust: d.Trust, securityTxt: d.SecurityTxt, audit: d.Audit, log: d.Log,
 		now: d.Now, rand: d.Rand, metrics: newMetrics(d.Metrics), maxAge: d.SessionMaxAge,
 		pages: mustPages(), traces: newHTTPTracer(d.Tracing), recordAPI: d.RecordAPICalls,
+		apiAudit: make(chan struct{}, maxAPIAuditInFlight), auditLog: d.AuditLog,
 	}
 }
 
