@@ -89,31 +89,6 @@ func MetaFrom(ctx context.Context) Meta {
 	return m
 }
 
-// Store is the interim storage of the foundation: a plain table. The
-// Merkle log (LogStore) replaces it.
-type Store interface {
-	AppendAuditEvent(ctx context.Context, e *Event) error
-	ListAuditEvents(ctx context.Context, f Filter) ([]Event, error)
-}
-
-// Log is the interim Recorder backed by a Store.
-type Log struct {
-	Store Store
-	Now   func() time.Time
-}
-
-// Record stamps the event time (when unset) and stores it.
-func (l *Log) Record(ctx context.Context, e Event) error {
-	if e.Time.IsZero() {
-		now := time.Now
-		if l.Now != nil {
-			now = l.Now
-		}
-		e.Time = now().UTC()
-	}
-	return l.Store.AppendAuditEvent(ctx, &e)
-}
-
 // FromRequest fills the request facts carried by ctx (address, agent,
 // request id, trace id) into the fields of e that are still empty.
 func FromRequest(ctx context.Context, e Event) Event {

@@ -157,6 +157,7 @@ type env struct {
 	mail      *mailbox
 	logs      *lockedBuffer
 	ring      *vault.Keyring
+	audit     *audit.MerkleLog
 	hasher    *password.Hasher
 	policy    *password.Policy
 }
@@ -195,6 +196,7 @@ func newEnv(t testing.TB, st *store.Store, opts ...func(*identity.Config)) *env 
 		hasher: password.NewHasher(password.HasherConfig{Params: fastParams}),
 		policy: policy,
 	}
+	e.audit = newAuditLog(t, st, e.clock.Now)
 	e.svc = e.service(e.hasher)
 	t.Cleanup(e.svc.Wait)
 	return e
@@ -205,7 +207,7 @@ func newEnv(t testing.TB, st *store.Store, opts ...func(*identity.Config)) *env 
 func (e *env) service(h *password.Hasher) *identity.Service {
 	return identity.New(e.cfg, identity.Deps{
 		Store: e.st, Hasher: h, Policy: e.policy, Mailer: e.mail, Sealer: e.ring,
-		Audit: &audit.Log{Store: e.st, Now: e.clock.Now},
+		Audit: e.audit,
 		Log:   slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:   e.clock.Now,
 	})
@@ -266,9 +268,9 @@ func (e *env) events(action string) []audit.Event {
 	var out []audit.Event
 	var after int64
 	for {
-		evs, err := e.st.ListAuditEvents(e.ctx, audit.Filter{Action: action, AfterID: after, Limit: store.MaxAuditLimit})
+		evs, err := e.audit.Query(e.ctx, audit.Filter{Action: action, AfterID: after, Limit: store.MaxAuditLimit})
 		if err != nil {
-			e.t.Fatalf("ListAuditEvents(%s): %v", action, err)
+			e.t.Fatalf("audit query (%s): %v", action, err)
 		}
 		for _, ev := range evs {
 			if ev.RequestID == e.requestID {
@@ -328,4 +330,26 @@ func noSecretIn(t testing.TB, where, text string, secrets []string) {
 			t.Errorf("%s contains a secret (%q…)", where, s[:min(len(s), 4)])
 		}
 	}
+}
+
+// newAuditLog is the real tamper-evident audit log over the test store,
+// with fixed test keys; it closes before the store does.
+func newAuditLog(t testing.TB, st *store.Store, now func() time.Time) *audit.MerkleLog {
+	t.Helper()
+	ring := vault.NewKeyring(nil)
+	if err := ring.Add(1, bytes.Repeat([]byte{7}, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.SetPrimary(1); err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.NewMerkleLog(audit.LogConfig{Origin: "test.example/audit"}, audit.LogDeps{
+		Store: st, Sealer: ring, IndexKey: bytes.Repeat([]byte{8}, 32), SignerKey: bytes.Repeat([]byte{9}, 32), Now: now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Start(context.Background())
+	t.Cleanup(func() { l.Close() })
+	return l
 }

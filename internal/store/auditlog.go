@@ -14,6 +14,13 @@ import (
 	"github.com/rampartsec/rampart/internal/fault"
 )
 
+// Audit query limits: a page of events is DefaultAuditLimit unless asked,
+// and never more than MaxAuditLimit.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
+
 var _ audit.LogStore = (*Store)(nil)
 
 // auditLockKey is the PostgreSQL advisory lock that makes AppendAudit the
@@ -38,8 +45,9 @@ const auditColumns = `idx, time, actor_type, actor_id, workspace, action, target
 // starts exactly where the previous one ended: on PostgreSQL the advisory
 // transaction lock serializes every process on the database, on SQLite the
 // single writer connection (and, across processes, BEGIN IMMEDIATE) does.
-// build sees only committed hashes plus nothing of its own: it must overlay
-// the hashes of the batch it is building. The records must be indexed size,
+// hr reads committed hashes only: build must overlay the hashes of the
+// batch it is building (tlog.StoredHashes for its second record needs the
+// first's). The records must be indexed size,
 // size+1, … and the hashes must be exactly the stored hashes they add;
 // anything else is a bug in build and nothing is written.
 func (s *Store) AppendAudit(ctx context.Context, build func(size int64, hr tlog.HashReader) ([]audit.Record, []audit.StoredHash, error)) error {
@@ -188,10 +196,9 @@ func placeholders(rows, cols int) string {
 	return b.String()
 }
 
-// hashReader reads stored hashes through x: inside AppendAudit the
-// transaction (which sees every batch committed before it took the lock),
-// elsewhere the read pool. tlog's interface has no context, so the reader
-// carries the caller's.
+// hashReader reads stored hashes inside AppendAudit's transaction, which
+// sees every batch committed before it took the lock. tlog's interface has
+// no context, so the reader carries the caller's.
 func (s *Store) hashReader(ctx context.Context, x querier) tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		return s.readHashes(ctx, x, indexes)
@@ -246,17 +253,22 @@ func (s *Store) readHashes(ctx context.Context, x querier, indexes []int64) ([]t
 // AuditSize returns the number of committed records.
 func (s *Store) AuditSize(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log").Scan(&n); err != nil {
-		return 0, s.fail("audit size", err)
-	}
-	return n, nil
+	err := s.read(ctx, "audit size", "", func(q querier) error {
+		return q.QueryRowContext(ctx, "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log").Scan(&n)
+	})
+	return n, err
 }
 
 // AuditHashes returns the stored hashes at indexes, in the order asked;
 // fault.NotFound if any is missing. It is the read side of tlog.HashReader
 // for proofs and tree heads.
 func (s *Store) AuditHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
-	return s.readHashes(ctx, s.rdb, indexes)
+	var out []tlog.Hash
+	err := s.read(ctx, "audit hashes", "", func(q querier) (err error) {
+		out, err = s.readHashes(ctx, q, indexes)
+		return err
+	})
+	return out, err
 }
 
 // AuditRecords returns the records with from <= Index < to, in order; fewer
@@ -341,9 +353,18 @@ func (s *Store) QueryAudit(ctx context.Context, q audit.Query) ([]audit.Record, 
 }
 
 func (s *Store) queryAuditRecords(ctx context.Context, op, query string, args ...any) ([]audit.Record, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(query), args...)
+	var out []audit.Record
+	err := s.read(ctx, op, "", func(q querier) error {
+		var err error
+		out, err = scanAuditRecords(q.QueryContext(ctx, s.q(query), args...))
+		return err
+	})
+	return out, err
+}
+
+func scanAuditRecords(rows *sql.Rows, err error) ([]audit.Record, error) {
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []audit.Record
@@ -354,7 +375,7 @@ func (s *Store) queryAuditRecords(ctx context.Context, op, query string, args ..
 		var keyed sql.NullString
 		if err := rows.Scan(&r.Index, &at, &r.ActorType, &r.ActorID, &r.Workspace, &r.Action, &r.Target,
 			&outcome, &r.IP, &r.UserAgent, &r.RequestID, &r.TraceID, &r.Sealed, &keyed); err != nil {
-			return nil, s.fail(op, err)
+			return nil, err
 		}
 		r.Time = fromMicros(sql.NullInt64{Int64: at, Valid: true})
 		r.Outcome = audit.Outcome(outcome)
@@ -365,10 +386,7 @@ func (s *Store) queryAuditRecords(ctx context.Context, op, query string, args ..
 		}
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(op, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // SaveCheckpoint stores a signed tree head. Saving the same size and root
@@ -426,9 +444,18 @@ func (s *Store) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
 }
 
 func (s *Store) checkpoints(ctx context.Context, op, tail string) ([]audit.Checkpoint, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT size, root, note, created_at FROM audit_checkpoints "+tail)
+	var out []audit.Checkpoint
+	err := s.read(ctx, op, "", func(q querier) error {
+		var err error
+		out, err = scanCheckpoints(q.QueryContext(ctx, "SELECT size, root, note, created_at FROM audit_checkpoints "+tail))
+		return err
+	})
+	return out, err
+}
+
+func scanCheckpoints(rows *sql.Rows, err error) ([]audit.Checkpoint, error) {
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []audit.Checkpoint
@@ -437,7 +464,7 @@ func (s *Store) checkpoints(ctx context.Context, op, tail string) ([]audit.Check
 		var root []byte
 		var created int64
 		if err := rows.Scan(&c.Size, &root, &c.Note, &created); err != nil {
-			return nil, s.fail(op, err)
+			return nil, err
 		}
 		if len(root) != tlog.HashSize {
 			return nil, fault.Wrap(fault.Internal, "internal", "storage error", fmt.Errorf("checkpoint %d root has %d bytes", c.Size, len(root)))
@@ -446,22 +473,22 @@ func (s *Store) checkpoints(ctx context.Context, op, tail string) ([]audit.Check
 		c.CreatedAt = fromMicros(sql.NullInt64{Int64: created, Valid: true})
 		out = append(out, c)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(op, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // SinkCursor returns the index of the last record delivered to sink, -1
 // when none has been.
 func (s *Store) SinkCursor(ctx context.Context, sink string) (int64, error) {
-	var idx int64
-	err := s.rdb.QueryRowContext(ctx, s.q("SELECT idx FROM audit_sink_cursors WHERE sink = ?"), sink).Scan(&idx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return -1, nil
-	}
+	idx := int64(-1)
+	err := s.read(ctx, "audit sink cursor", "", func(q querier) error {
+		err := q.QueryRowContext(ctx, s.q("SELECT idx FROM audit_sink_cursors WHERE sink = ?"), sink).Scan(&idx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
 	if err != nil {
-		return 0, s.fail("audit sink cursor", err)
+		return 0, err
 	}
 	return idx, nil
 }

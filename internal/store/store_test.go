@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rampartsec/rampart/internal/audit"
 	"github.com/rampartsec/rampart/internal/fault"
 	"github.com/rampartsec/rampart/internal/identity"
 	"github.com/rampartsec/rampart/internal/store"
@@ -736,99 +735,6 @@ func TestPasswordHashStats(t *testing.T) {
 		st, err := s.PasswordHashStats(ctx)
 		if err != nil || st != (identity.HashStats{Total: 4, NotArgon2id: 2}) {
 			t.Fatalf("PasswordHashStats = %+v, %v", st, err)
-		}
-	})
-}
-
-func TestAudit(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, s *store.Store) {
-		ctx := context.Background()
-		events := []audit.Event{
-			{Time: t0, ActorType: audit.ActorUser, ActorID: "u1", Workspace: "w1", Action: "auth.signin", Target: "u1",
-				Outcome: audit.Success, IP: "192.0.2.1", UserAgent: "ua", RequestID: "r1", Details: map[string]string{"method": "password", "mfa": "totp"}},
-			{Time: t0.Add(time.Second), ActorType: audit.ActorAnonymous, Action: "auth.signin", Outcome: audit.Failure},
-			{Time: t0.Add(2 * time.Second), ActorType: audit.ActorUser, ActorID: "u1", Action: "session.revoke", Outcome: audit.Success},
-			{Time: t0.Add(3 * time.Second), ActorType: audit.ActorUser, ActorID: "u2", Action: "auth.signin", Outcome: audit.Denied},
-			{Time: t0.Add(4 * time.Second), ActorType: audit.ActorSystem, Action: "sessions.sweep", Outcome: audit.Success},
-		}
-		var ids []int64
-		for i := range events {
-			if err := s.AppendAuditEvent(ctx, &events[i]); err != nil {
-				t.Fatal(err)
-			}
-			if i > 0 && events[i].ID <= ids[i-1] {
-				t.Fatalf("ids not increasing: %d after %d", events[i].ID, ids[i-1])
-			}
-			ids = append(ids, events[i].ID)
-		}
-
-		all, err := s.ListAuditEvents(ctx, audit.Filter{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fmt.Sprintf("%+v", all) != fmt.Sprintf("%+v", events) {
-			t.Fatalf("round trip:\n got %+v\nwant %+v", all, events)
-		}
-		if all[1].Details != nil {
-			t.Fatalf("empty details must read back nil: %#v", all[1].Details)
-		}
-
-		for _, tc := range []struct {
-			name string
-			f    audit.Filter
-			want []int
-		}{
-			{"actor", audit.Filter{ActorID: "u1"}, []int{0, 2}},
-			{"action", audit.Filter{Action: "auth.signin"}, []int{0, 1, 3}},
-			{"outcome", audit.Filter{Outcome: audit.Success}, []int{0, 2, 4}},
-			{"since inclusive", audit.Filter{Since: t0.Add(3 * time.Second)}, []int{3, 4}},
-			{"until exclusive", audit.Filter{Until: t0.Add(2 * time.Second)}, []int{0, 1}},
-			{"window", audit.Filter{Since: t0.Add(time.Second), Until: t0.Add(3 * time.Second)}, []int{1, 2}},
-			{"cursor", audit.Filter{AfterID: ids[2]}, []int{3, 4}},
-			{"limit", audit.Filter{Limit: 2}, []int{0, 1}},
-			{"cursor and limit", audit.Filter{AfterID: ids[0], Limit: 2}, []int{1, 2}},
-			{"combined", audit.Filter{Action: "auth.signin", Outcome: audit.Success, ActorID: "u1"}, []int{0}},
-			{"no match", audit.Filter{ActorID: "nobody"}, nil},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				got, err := s.ListAuditEvents(ctx, tc.f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var gotIdx []int
-				for _, e := range got {
-					gotIdx = append(gotIdx, slices.Index(ids, e.ID))
-				}
-				if !slices.Equal(gotIdx, tc.want) {
-					t.Fatalf("got events %v, want %v", gotIdx, tc.want)
-				}
-			})
-		}
-
-		// An unset time is stamped; an event without action is refused.
-		e := audit.Event{Action: "x.y", Outcome: audit.Success}
-		if err := s.AppendAuditEvent(ctx, &e); err != nil || e.Time.IsZero() || e.ID <= ids[4] {
-			t.Fatalf("stamped append: %+v, %v", e, err)
-		}
-		wantKind(t, s.AppendAuditEvent(ctx, &audit.Event{Outcome: audit.Success}), fault.Invalid)
-	})
-}
-
-func TestAuditLimits(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, s *store.Store) {
-		ctx := context.Background()
-		for i := range store.MaxAuditLimit + 1 {
-			if err := s.AppendAuditEvent(ctx, &audit.Event{Time: t0.Add(time.Duration(i)), Action: "a.b", Outcome: audit.Success}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, tc := range []struct{ limit, want int }{
-			{0, store.DefaultAuditLimit}, {-1, store.DefaultAuditLimit}, {5000, store.MaxAuditLimit}, {store.MaxAuditLimit, store.MaxAuditLimit},
-		} {
-			got, err := s.ListAuditEvents(ctx, audit.Filter{Limit: tc.limit})
-			if err != nil || len(got) != tc.want {
-				t.Fatalf("Limit %d: %d events, %v; want %d", tc.limit, len(got), err, tc.want)
-			}
 		}
 	})
 }

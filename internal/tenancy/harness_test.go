@@ -1,6 +1,7 @@
 package tenancy_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -105,6 +106,7 @@ type env struct {
 	ctx       context.Context
 	requestID string
 	st        *store.Store
+	audit     *audit.MerkleLog
 	id        *identity.Service
 	svc       *tenancy.Service
 	cfg       tenancy.Config
@@ -138,9 +140,10 @@ func newEnv(t testing.TB, st *store.Store, opts ...func(*tenancy.Config)) *env {
 	meta := testMeta
 	meta.RequestID = "req-" + rand.Text()
 	e := &env{t: t, ctx: audit.WithMeta(context.Background(), meta), requestID: meta.RequestID, st: st, clock: newClock(), mail: &mailbox{}}
+	e.audit = newAuditLog(t, st, e.clock.Now)
 	e.id = identity.New(identityConfig(), identity.Deps{
 		Store: st, Hasher: password.NewHasher(password.HasherConfig{Params: fastParams}), Policy: policy,
-		Mailer: e.mail, Sealer: ring, Audit: &audit.Log{Store: st, Now: e.clock.Now}, Now: e.clock.Now,
+		Mailer: e.mail, Sealer: ring, Audit: e.audit, Now: e.clock.Now,
 	})
 	t.Cleanup(e.id.Wait)
 	e.cfg = tenancyConfig()
@@ -155,7 +158,7 @@ func newEnv(t testing.TB, st *store.Store, opts ...func(*tenancy.Config)) *env {
 // another node of the cluster.
 func (e *env) service() *tenancy.Service {
 	return tenancy.New(e.cfg, tenancy.Deps{
-		Store: e.st, Accounts: e.id, Mailer: e.mail, Audit: &audit.Log{Store: e.st, Now: e.clock.Now},
+		Store: e.st, Accounts: e.id, Mailer: e.mail, Audit: e.audit,
 		OnWorkspaceDelete: func(_ context.Context, ws string) error {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -256,9 +259,9 @@ func (e *env) events(action string) []audit.Event {
 	var out []audit.Event
 	var after int64
 	for {
-		evs, err := e.st.ListAuditEvents(e.ctx, audit.Filter{Action: action, AfterID: after, Limit: store.MaxAuditLimit})
+		evs, err := e.audit.Query(e.ctx, audit.Filter{Action: action, AfterID: after, Limit: store.MaxAuditLimit})
 		if err != nil {
-			e.t.Fatalf("ListAuditEvents: %v", err)
+			e.t.Fatalf("audit query: %v", err)
 		}
 		for _, ev := range evs {
 			if ev.RequestID == e.requestID {
@@ -301,4 +304,26 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newAuditLog is the real tamper-evident audit log over the test store,
+// with fixed test keys; it closes before the store does.
+func newAuditLog(t testing.TB, st *store.Store, now func() time.Time) *audit.MerkleLog {
+	t.Helper()
+	ring := vault.NewKeyring(nil)
+	if err := ring.Add(1, bytes.Repeat([]byte{7}, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.SetPrimary(1); err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.NewMerkleLog(audit.LogConfig{Origin: "test.example/audit"}, audit.LogDeps{
+		Store: st, Sealer: ring, IndexKey: bytes.Repeat([]byte{8}, 32), SignerKey: bytes.Repeat([]byte{9}, 32), Now: now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Start(context.Background())
+	t.Cleanup(func() { l.Close() })
+	return l
 }
