@@ -36,6 +36,7 @@ Usage:
   rampart config validate [--print] [flags]  check the configuration; --print shows it (secrets redacted)
   rampart access-review [--remind] [flags]   every workspace's access-review standing; --remind mails the Admins of overdue ones
   rampart operators add EMAIL [--network CIDR]… [flags]  make an existing account operator staff (always MFA; optionally network-limited)
+  rampart audit verify [--witness FILE]… [--json] | export [--workspace ID] [--since T] [--until T] [--action A] [flags]  prove the audit log untampered (exit 1 if not) | print events as JSON Lines
   rampart version                     print the version
 
 Common flags (every command that reads configuration):
@@ -79,6 +80,8 @@ func Run(ctx context.Context, args []string, pio IO) int {
 			return 2
 		}
 		err = operatorsAdd(ctx, args[2:], pio)
+	case "audit":
+		err = auditCmd(ctx, args[1:], pio)
 	case "version", "--version":
 		fmt.Fprintln(pio.Stdout, "rampart", Version)
 	case "help", "-h", "--help":

@@ -51,6 +51,7 @@ func (s *server) routes() http.Handler {
 	// access (workspaces.go) and SCIM 2.0 provisioning (scim.go).
 	s.workspaceRoutes(mux)
 	s.scimRoutes(mux)
+	s.auditRoutes(mux) // the audit trail API (auditapi.go)
 
 	// Trust (OPS-3, OPS-5).
 	mux.HandleFunc("GET /trust", s.pageTrust)
