@@ -84,6 +84,7 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	defer stopJobs()
 	go a.runJobs(jobs)
 	go a.runSinks(jobs)
+	go a.runVerification(jobs)
 
 	var serveErr error
 	select {

@@ -58,13 +58,14 @@ type Recorder interface {
 
 // Filter selects events for listing.
 type Filter struct {
-	ActorID string
-	Action  string
-	Outcome Outcome
-	Since   time.Time
-	Until   time.Time
-	AfterID int64 // cursor: events with ID greater than this
-	Limit   int
+	Workspace string // "" = every workspace
+	ActorID   string
+	Action    string // exact, or a prefix ending in "." ("auth.")
+	Outcome   Outcome
+	Since     time.Time // inclusive
+	Until     time.Time // exclusive
+	AfterID   int64     // cursor: events with ID greater than this (-1 = from the first)
+	Limit     int       // default 100, at most 1000
 }
 
 // Meta carries request facts (address, agent, request id) through a context

@@ -665,7 +665,7 @@ func (m *MerkleLog) Query(ctx context.Context, f Filter) ([]Event, error) {
 		limit = DefaultQueryLimit
 	}
 	return m.Search(ctx, Query{
-		ActorID: f.ActorID, Action: f.Action, Outcome: f.Outcome, Since: f.Since, Until: f.Until,
+		Workspace: f.Workspace, ActorID: f.ActorID, Action: f.Action, Outcome: f.Outcome, Since: f.Since, Until: f.Until,
 		AfterIndex: max(f.AfterID, -1), Limit: min(limit, MaxQueryLimit),
 	})
 }

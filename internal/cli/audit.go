@@ -8,15 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rampartsec/rampart/internal/app"
 	"github.com/rampartsec/rampart/internal/audit"
-	"github.com/rampartsec/rampart/internal/audit/sink"
 	"github.com/rampartsec/rampart/internal/web"
 )
 
@@ -82,18 +79,11 @@ func auditVerify(ctx context.Context, args []string, pio IO) error {
 		return err
 	}
 	defer a.Close()
-	notes, err := witnessNotes(cfg.Audit.WitnessFile, witnesses)
+	rep, recErr, err := a.VerifyAudit(ctx, witnesses)
 	if err != nil {
-		return err
-	}
-	rep, err := audit.Verify(ctx, a.Store, a.AuditLog.VerifierKey(), notes)
-	if err != nil {
-		_ = a.Audit.Record(ctx, audit.Event{ActorType: audit.ActorSystem, ActorID: "cli", Action: "audit.verify", Outcome: audit.Failure,
-			Details: map[string]string{"error": "the log could not be read"}})
 		return fmt.Errorf("audit verify: %w", err)
 	}
 	// The result is shown even when its record fails: it matters more.
-	recErr := recordVerify(ctx, a.Audit, rep)
 	if asJSON {
 		err = writeVerifyJSON(pio.Stdout, rep)
 	} else {
@@ -109,69 +99,6 @@ func auditVerify(ctx context.Context, args []string, pio IO) error {
 		return errors.Join(errVerifyFailed, recErr)
 	}
 	return recErr
-}
-
-// witnessNotes reads the configured witness file (absent until the first
-// checkpoint is witnessed, which is not a problem) and every --witness file
-// (which must be readable: the operator named it).
-func witnessNotes(configured string, extra []string) ([][]byte, error) {
-	var notes [][]byte
-	if configured != "" {
-		n, err := sink.ReadWitnessFile(configured)
-		switch {
-		case err == nil:
-			notes = append(notes, n...)
-		case !errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("witness file %s: %w", configured, err)
-		}
-	}
-	for _, p := range extra {
-		n, err := sink.ReadWitnessFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("witness file %s: %w", p, err)
-		}
-		notes = append(notes, n...)
-	}
-	return notes, nil
-}
-
-// problemTotal is the number of findings (the report lists the first few of
-// each kind; Counts has them all).
-func problemTotal(rep audit.Report) int64 {
-	var n int64
-	for _, c := range rep.Counts {
-		n += c
-	}
-	return max(n, int64(len(rep.Problems)))
-}
-
-// recordVerify writes "audit.verify" and, when the log did not verify,
-// "audit.verify_failed" (the event alerts key on).
-func recordVerify(ctx context.Context, rec audit.Recorder, rep audit.Report) error {
-	details := map[string]string{
-		"size":     strconv.FormatInt(rep.Size, 10),
-		"problems": strconv.FormatInt(problemTotal(rep), 10),
-		"duration": rep.Duration.Round(time.Millisecond).String(),
-	}
-	outcome := audit.Success
-	if !rep.OK() {
-		outcome = audit.Failure
-	}
-	err := rec.Record(ctx, audit.Event{ActorType: audit.ActorSystem, ActorID: "cli", Action: "audit.verify", Target: "audit", Outcome: outcome, Details: details})
-	if rep.OK() {
-		return err
-	}
-	var kinds []string
-	for _, p := range rep.Problems {
-		if !slices.Contains(kinds, p.Kind) {
-			kinds = append(kinds, p.Kind)
-		}
-	}
-	first := rep.Problems[0]
-	failed := map[string]string{"size": details["size"], "problems": details["problems"], "kinds": strings.Join(kinds, ","),
-		"first_kind": first.Kind, "first_index": strconv.FormatInt(first.Index, 10)}
-	return errors.Join(err, rec.Record(ctx, audit.Event{ActorType: audit.ActorSystem, ActorID: "cli", Action: "audit.verify_failed", Target: "audit",
-		Outcome: audit.Failure, Details: failed}))
 }
 
 func writeVerifyJSON(w io.Writer, rep audit.Report) error {
@@ -193,7 +120,7 @@ func writeVerifyText(w io.Writer, rep audit.Report) error {
 		fmt.Fprintln(bw, "OK: every record, hash and checkpoint verifies")
 		return bw.Flush()
 	}
-	fmt.Fprintf(bw, "FAILED: %d problems\n", problemTotal(rep))
+	fmt.Fprintf(bw, "FAILED: %d problems\n", rep.Total())
 	for _, p := range rep.Problems {
 		fmt.Fprintf(bw, "  %-18s index %-8d %s\n", p.Kind, p.Index, oneLineLong(p.Detail))
 	}

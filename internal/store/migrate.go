@@ -185,3 +185,12 @@ func (s *Store) SetMetaIfAbsent(ctx context.Context, key, value string) (string,
 	}
 	return stored, err
 }
+
+// SetMeta stores value under key, replacing what was there (for facts that
+// change, such as the result of the last full audit verification).
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	return s.withTx(ctx, "set meta", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"), key, value)
+		return err
+	})
+}
