@@ -750,6 +750,14 @@ func TestMeta(t *testing.T) {
 		if got, err := s.SetMetaIfAbsent(ctx, "root_key_fingerprint", "bbb"); err != nil || got != "aaa" {
 			t.Fatalf("second SetMetaIfAbsent = %q, %v; want the pinned aaa", got, err)
 		}
+		for _, v := range []string{"first", "second"} {
+			if err := s.SetMeta(ctx, "audit_last_verify", v); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.Meta(ctx, "audit_last_verify"); err != nil || got != v {
+				t.Fatalf("after SetMeta(%q): Meta = %q, %v", v, got, err)
+			}
+		}
 		if got, err := s.Meta(ctx, "root_key_fingerprint"); err != nil || got != "aaa" {
 			t.Fatalf("Meta = %q, %v", got, err)
 		}
