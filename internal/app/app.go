@@ -73,6 +73,7 @@ type App struct {
 	warnings      []string
 	listenAddr    string // set by Serve once listening
 	sinks         []*sink.Runner
+	sinkNames     []string
 	alerts        alertObserver
 	alertEngine   *alert.Engine
 	alertChannels int // external channels configured (webhook, chat, mail)
@@ -257,6 +258,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rampart_log_redactions_total", Help: "Values redacted from logs."},
 			func() float64 { return float64(a.redactions.Count()) }),
 	)
+
+	a.registerAuditMetrics()
 
 	a.Trust = trust.NewRegistry(o.Now, 5*time.Second, cfg.Trust.CacheTTL)
 	a.Trust.Logger = a.Log

@@ -121,6 +121,7 @@ func (a *App) buildSinks() error {
 	}
 	for _, t := range targets {
 		a.sinks = append(a.sinks, sink.NewRunner(t, auditSource{a.AuditLog}, a.Store, sink.RunnerConfig{Head: a.Store, Now: a.now, Log: a.Log}))
+		a.sinkNames = append(a.sinkNames, t.Name())
 	}
 	return nil
 }

@@ -214,7 +214,8 @@ func (a *App) checkMetrics(ctx context.Context) trust.Result {
 		have[f.GetName()] = true
 	}
 	want := []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "rampart_http_requests_total",
-		"rampart_http_request_duration_seconds", "go_sql_open_connections", "rampart_password_hash_waiting"}
+		"rampart_http_request_duration_seconds", "go_sql_open_connections", "rampart_db_query_duration_seconds", "rampart_password_hash_waiting",
+		"rampart_audit_events_committed_total", "rampart_audit_checkpoint_lag_events"}
 	var missing []string
 	for _, n := range want {
 		if !have[n] {
@@ -225,7 +226,7 @@ func (a *App) checkMetrics(ctx context.Context) trust.Result {
 		return failing("metrics missing from /metrics: %s", strings.Join(missing, ", "))
 	}
 	return trust.Result{Status: trust.Passing,
-		Evidence: fmt.Sprintf("%d metric families on the admin listener's /metrics, including process CPU and memory, request counts and latency histograms by route, database pool and password-hash queue", len(fams)),
+		Evidence: fmt.Sprintf("%d metric families on the admin listener's /metrics, including process CPU and memory, request counts and latency histograms by route, database pool and query timings, password-hash queue, audit commits and checkpoint lag (and lag per streaming sink)", len(fams)),
 		Data:     map[string]any{"families": len(fams)}}
 }
 

@@ -39,7 +39,7 @@ func (s *Service) AddOperator(ctx context.Context, email string, networks []stri
 	if err := s.d.Store.CreateOperator(ctx, o); err != nil {
 		return nil, err
 	}
-	if err := s.record(ctx, audit.Event{ActorType: audit.ActorSystem, Action: "operator.create", Target: "user:" + u.ID,
+	if err := s.record(ctx, audit.Event{ActorType: audit.ActorSystem, Action: "operator.add", Target: "user:" + u.ID,
 		Outcome: audit.Success, Details: map[string]string{"networks": strings.Join(nets, ",")}}); err != nil {
 		return nil, err
 	}
