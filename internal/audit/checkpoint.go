@@ -174,8 +174,10 @@ func parseCheckpointBody(text string) (origin string, size int64, root tlog.Hash
 	if err != nil || size < 0 || strconv.FormatInt(size, 10) != lines[1] {
 		return "", 0, root, false
 	}
+	// The decoder skips '\r' and '\n' even in strict mode, so compare the
+	// re-encoding too: a body has exactly one accepted spelling.
 	raw, err := base64.StdEncoding.Strict().DecodeString(lines[2])
-	if err != nil || len(raw) != tlog.HashSize {
+	if err != nil || len(raw) != tlog.HashSize || base64.StdEncoding.EncodeToString(raw) != lines[2] {
 		return "", 0, root, false
 	}
 	copy(root[:], raw)

@@ -130,33 +130,72 @@ func TestOpenCheckpointRejects(t *testing.T) {
 	}
 }
 
-// TestCheckpointerPublishesAndRetries: the background checkpointer signs
-// after CheckpointEvents events, publishes to every witness, and a witness
-// that failed gets the checkpoint on a later round; Record never waits for
-// witnesses.
-func TestCheckpointerPublishesAndRetries(t *testing.T) {
+// TestCheckpointerSignsAfterEvents: with the timer out of the way, the
+// background checkpointer signs once CheckpointEvents events committed, and
+// not before.
+func TestCheckpointerSignsAfterEvents(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.Open(t, store.EngineSQLite)
+	w := &memWitness{}
+	m := startLog(t, s, newKeys(t), audit.LogConfig{CheckpointEvents: 10, CheckpointEvery: time.Hour},
+		audit.LogDeps{Witnesses: []audit.Witness{w}})
+	for i := range 9 {
+		if err := m.Record(ctx, event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := m.Latest(ctx); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("checkpoint after 9 of 10 events: %v", err)
+	}
+	if err := m.Record(ctx, event(9)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(w.held()) > 0 })
+	cp, err := audit.OpenCheckpoint(w.held()[0], m.VerifierKey())
+	if err != nil || cp.Size != 11 {
+		t.Fatalf("witnessed checkpoint = size %d, %v; want 11", cp.Size, err)
+	}
+}
+
+// TestCheckpointerRetriesWitnesses: a witness that fails gets the latest
+// checkpoint on a later round, and Record never waits for witnesses.
+func TestCheckpointerRetriesWitnesses(t *testing.T) {
 	ctx := context.Background()
 	s := storetest.Open(t, store.EngineSQLite)
 	good, flaky := &memWitness{}, &memWitness{fail: true}
-	m := startLog(t, s, newKeys(t), audit.LogConfig{CheckpointEvents: 10, CheckpointEvery: 50 * time.Millisecond},
+	m := startLog(t, s, newKeys(t), audit.LogConfig{CheckpointEvery: 20 * time.Millisecond},
 		audit.LogDeps{Witnesses: []audit.Witness{good, flaky}})
 	for i := range 10 {
 		if err := m.Record(ctx, event(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { return len(good.held()) > 0 })
-	cp, err := audit.OpenCheckpoint(good.held()[0], m.VerifierKey())
-	if err != nil || cp.Size < 10 {
-		t.Fatalf("witnessed checkpoint = %+v, %v", cp, err)
-	}
-	waitFor(t, func() bool { return m.Stats().WitnessFailures >= 2 }) // retried
+	waitFor(t, func() bool {
+		h := good.held()
+		if len(h) == 0 {
+			return false
+		}
+		cp, err := audit.OpenCheckpoint(h[len(h)-1], m.VerifierKey())
+		return err == nil && cp.Size == 11
+	})
+	waitFor(t, func() bool { return m.Stats().WitnessFailures >= 3 }) // retried each round
 	flaky.mu.Lock()
 	flaky.fail = false
 	flaky.mu.Unlock()
 	waitFor(t, func() bool { return len(flaky.held()) > 0 })
-	if got := flaky.held()[0]; string(got) != string(good.held()[len(good.held())-1]) {
-		t.Fatal("the recovered witness did not get the latest checkpoint")
+	cp, err := audit.OpenCheckpoint(flaky.held()[0], m.VerifierKey())
+	if err != nil || cp.Size != 11 {
+		t.Fatalf("recovered witness got size %d, %v; want the latest, 11", cp.Size, err)
+	}
+	good.mu.Lock()
+	calls := good.calls
+	good.mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	good.mu.Lock()
+	defer good.mu.Unlock()
+	if good.calls != calls {
+		t.Fatalf("a witness that holds the latest checkpoint was called again %d times", good.calls-calls)
 	}
 }
 

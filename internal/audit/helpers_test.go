@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,9 @@ func startLog(t testing.TB, s audit.LogStore, k testKeys, cfg audit.LogConfig, d
 		cfg.CheckpointEvents = 1 << 30
 	}
 	d.Store, d.Sealer, d.IndexKey, d.SignerKey = s, k.sealer, k.index, k.signer
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
 	m, err := audit.NewMerkleLog(cfg, d)
 	if err != nil {
 		t.Fatal(err)

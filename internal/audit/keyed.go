@@ -15,9 +15,9 @@ const ipKeyedName = "ip"
 // field's keyed name ("ip"), so the two can be told apart when read back.
 const detailKeyedPrefix = "detail:"
 
-// keyedShown is how a keyed value appears in a decrypted event: a short
-// prefix of the hash, enough to see two events share a value, not enough to
-// be an index on its own.
+// keyedShownBytes is how much of a keyed hash a decrypted event shows:
+// enough to see that two events share a value, too little to serve as an
+// index on its own.
 const keyedShownBytes = 8
 
 // keyer computes the keyed hashes. HMAC state is cheap to create, so each

@@ -79,6 +79,7 @@ func (r Report) First(kind string) (Problem, bool) {
 
 const (
 	verifyChunk         = 10000
+	verifyReadAhead     = 4
 	maxProblemsPerKind  = 20
 	maxReorderCandidate = 4096
 )
@@ -174,45 +175,39 @@ type chunk struct {
 	err      error
 }
 
-// records streams the log. Two goroutines read ahead, one the records and
-// one the stored hashes of the next chunks, while this one hashes the
-// current chunk: reading rows is most of the work, and it spreads over the
-// cores this way.
+// records streams the log. Up to verifyReadAhead chunks are read
+// concurrently (records, then their stored hashes), each by its own
+// goroutine, while this one hashes the chunks in order: reading rows is most
+// of the work, and this spreads it over the cores and the database's
+// connections.
 func (v *verifier) records(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	recs := make(chan chunk, 2)
-	hashes := make(chan chunk, 2)
-	produce := func(out chan<- chunk, read func(c *chunk)) {
-		defer close(out)
+	futures := make(chan chan chunk, verifyReadAhead-1)
+	go func() {
+		defer close(futures)
 		for from := int64(0); from < v.size; from += verifyChunk {
-			c := chunk{from: from, to: min(from+verifyChunk, v.size)}
-			read(&c)
+			f := make(chan chunk, 1) // never blocks the reader, even after cancel
 			select {
-			case out <- c:
+			case futures <- f:
 			case <-ctx.Done():
 				return
 			}
-			if c.err != nil {
-				return
-			}
+			go func(c chunk) {
+				c.recs, c.err = v.src.AuditRecords(ctx, c.from, c.to)
+				if c.err == nil {
+					v.readHashes(ctx, &c)
+				}
+				f <- c
+			}(chunk{from: from, to: min(from+verifyChunk, v.size)})
 		}
-	}
-	go produce(recs, func(c *chunk) { c.recs, c.err = v.src.AuditRecords(ctx, c.from, c.to) })
-	go produce(hashes, func(c *chunk) { v.readHashes(ctx, c) })
-	for r := range recs {
-		if r.err != nil {
-			return r.err
+	}()
+	for f := range futures {
+		c := <-f
+		if c.err != nil {
+			return c.err
 		}
-		h, ok := <-hashes
-		if !ok {
-			break
-		}
-		if h.err != nil {
-			return h.err
-		}
-		r.hashes, r.missing = h.hashes, h.missing
-		if err := v.chunk(r); err != nil {
+		if err := v.chunk(c); err != nil {
 			return err
 		}
 	}

@@ -193,7 +193,7 @@ func (s *Service) SignIn(ctx context.Context, rawEmail, password string, c Clien
 		}
 	}
 	if !ok {
-		return SignInResult{}, s.signInFailed(ctx, u, akey, ikey, c.IP)
+		return SignInResult{}, s.signInFailed(ctx, u, email, akey, ikey, c.IP)
 	}
 	// Each write is a durable transaction; skip the one that would change
 	// nothing (the common case).
@@ -260,11 +260,13 @@ func (s *Service) refuse(ctx context.Context, userID, reason string, err error) 
 
 // signInFailed counts a failure everywhere it matters and locks the account
 // (with a notice to its owner) once it passes the limit.
-func (s *Service) signInFailed(ctx context.Context, u *User, akey, ikey, ip string) error {
+func (s *Service) signInFailed(ctx context.Context, u *User, email, akey, ikey, ip string) error {
 	cfg := s.cfg.Throttle
 	n := s.throttle.fail(akey, cfg.AccountFreeFailures)
 	s.throttle.fail(ikey, cfg.IPFreeFailures)
-	e := audit.Event{Action: "auth.signin", Outcome: audit.Failure, Details: map[string]string{"reason": "invalid_credentials"}}
+	// "email" is stored by the audit log only as a keyed hash: an
+	// investigator can search for an address without the log holding it.
+	e := audit.Event{Action: "auth.signin", Outcome: audit.Failure, Details: map[string]string{"reason": "invalid_credentials", "email": email}}
 	if u != nil {
 		e.Target = "user:" + u.ID
 		dbn, err := s.store.AddSigninFailure(ctx, u.ID, s.now())
@@ -389,7 +391,7 @@ func (s *Service) RequestReset(ctx context.Context, rawEmail string) error {
 		return err
 	}
 	if u == nil {
-		return s.record(ctx, audit.Event{Action: "auth.password_reset_request", Outcome: audit.Failure, Details: map[string]string{"reason": "unknown_email"}})
+		return s.record(ctx, audit.Event{Action: "auth.password_reset_request", Outcome: audit.Failure, Details: map[string]string{"reason": "unknown_email", "email": email}})
 	}
 	if err := s.record(ctx, audit.Event{Action: "auth.password_reset_request", Target: "user:" + u.ID, Outcome: audit.Success}); err != nil {
 		return err

@@ -539,6 +539,8 @@ func TestAuditProofs(t *testing.T) {
 // signs one as it starts, so only a stub reaches this state).
 type emptyLog struct{}
 
+func (emptyLog) KeyedHash(name, value string) []byte { return []byte(name + "\x00" + value) }
+
 func (emptyLog) Search(context.Context, audit.Query) ([]audit.Event, error) { return nil, nil }
 func (emptyLog) Latest(context.Context) (*audit.Checkpoint, error) {
 	return nil, fault.NotFoundf("audit_no_checkpoint", "no checkpoint")
