@@ -17,7 +17,7 @@ import (
 	"github.com/rampartsec/rampart/internal/mail"
 )
 
-const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // gitleaks:allow (test secret)
 
 type capture struct {
 	mu     sync.Mutex

@@ -15,7 +15,7 @@ import (
 	"github.com/rampartsec/rampart/internal/fault"
 )
 
-const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // gitleaks:allow (test secret)
 
 type received struct {
 	id     string
