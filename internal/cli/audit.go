@@ -67,14 +67,10 @@ func auditVerify(ctx context.Context, args []string, pio IO) error {
 		witnesses listFlag
 		asJSON    bool
 	)
-	cfg, err := loadConfig("audit verify", args, pio, func(fs *flag.FlagSet) {
+	a, err := openApp(ctx, "audit verify", args, pio, func(fs *flag.FlagSet) {
 		fs.Var(&witnesses, "witness", "a file of witnessed checkpoint notes to check the log against (repeatable)")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := app.New(ctx, cfg, app.Options{Stderr: pio.Stderr, Environ: pio.Environ})
 	if err != nil {
 		return err
 	}

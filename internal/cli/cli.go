@@ -126,6 +126,16 @@ func loadConfig(name string, args []string, pio IO, extra func(fs *flag.FlagSet)
 	return config.FromFlags(fs, f, pio.Environ)
 }
 
+// openApp parses a command's flags (the common ones plus extra), builds and
+// validates the configuration and wires the app; the caller closes it.
+func openApp(ctx context.Context, name string, args []string, pio IO, extra func(*flag.FlagSet)) (*app.App, error) {
+	cfg, err := loadConfig(name, args, pio, extra)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(ctx, cfg, app.Options{Stderr: pio.Stderr, Environ: pio.Environ})
+}
+
 func serve(ctx context.Context, args []string, pio IO) error {
 	cfg, err := loadConfig("serve", args, pio, nil)
 	if err != nil {
@@ -144,11 +154,7 @@ func serve(ctx context.Context, args []string, pio IO) error {
 }
 
 func migrate(ctx context.Context, args []string, pio IO) error {
-	cfg, err := loadConfig("migrate", args, pio, nil)
-	if err != nil {
-		return err
-	}
-	a, err := app.New(ctx, cfg, app.Options{Stderr: pio.Stderr, Environ: pio.Environ})
+	a, err := openApp(ctx, "migrate", args, pio, nil)
 	if err != nil {
 		return err
 	}
@@ -163,13 +169,9 @@ func migrate(ctx context.Context, args []string, pio IO) error {
 
 func controls(ctx context.Context, args []string, pio IO) error {
 	var asJSON bool
-	cfg, err := loadConfig("controls", args, pio, func(fs *flag.FlagSet) {
+	a, err := openApp(ctx, "controls", args, pio, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON (the /trust.json document)")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := app.New(ctx, cfg, app.Options{Stderr: pio.Stderr, Environ: pio.Environ})
 	if err != nil {
 		return err
 	}

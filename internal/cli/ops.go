@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rampartsec/rampart/internal/app"
 )
 
 // listFlag collects a repeatable string flag.
@@ -19,13 +18,9 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func accessReview(ctx context.Context, args []string, pio IO) error {
 	var remind bool
-	cfg, err := loadConfig("access-review", args, pio, func(fs *flag.FlagSet) {
+	a, err := openApp(ctx, "access-review", args, pio, func(fs *flag.FlagSet) {
 		fs.BoolVar(&remind, "remind", false, "mail the Admins of every workspace whose review is due")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := app.New(ctx, cfg, app.Options{Stderr: pio.Stderr, Environ: pio.Environ})
 	if err != nil {
 		return err
 	}
@@ -80,13 +75,9 @@ func operatorsAdd(ctx context.Context, args []string, pio IO) error {
 	}
 	email := args[0]
 	var nets listFlag
-	cfg, err := loadConfig("operators add", args[1:], pio, func(fs *flag.FlagSet) {
+	a, err := openApp(ctx, "operators add", args[1:], pio, func(fs *flag.FlagSet) {
 		fs.Var(&nets, "network", "a CIDR the operator may act from (repeatable); none = any network")
 	})
-	if err != nil {
-		return err
-	}
-	a, err := app.New(ctx, cfg, app.Options{Stderr: pio.Stderr, Environ: pio.Environ})
 	if err != nil {
 		return err
 	}
