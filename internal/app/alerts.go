@@ -60,7 +60,9 @@ func (a *App) buildAlerts() error {
 	}
 	a.alertEngine = eng
 	a.alerts = eng
+	a.bgWG.Add(1)
 	go func() {
+		defer a.bgWG.Done()
 		if err := eng.Run(a.bgCtx); err != nil && a.bgCtx.Err() == nil {
 			a.Log.Error("alert engine stopped", "err", err)
 		}

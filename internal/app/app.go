@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,7 @@ type App struct {
 	auditKeys     *vault.Keyring
 	bgCtx         context.Context
 	bgStop        context.CancelFunc
+	bgWG          sync.WaitGroup
 }
 
 // alertObserver is the alert engine as the audit tap sees it.
@@ -402,6 +404,7 @@ func (a *App) stopAudit() {
 	if a.bgStop != nil {
 		a.bgStop()
 	}
+	a.bgWG.Wait() // nothing of the app runs (or logs) after Close
 }
 
 // Ready reports whether the app can serve: the database answers.
