@@ -7,7 +7,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
 )
 
 // listFlag collects a repeatable string flag.
