@@ -82,6 +82,19 @@ type App struct {
 	bgCtx         context.Context
 	bgStop        context.CancelFunc
 	bgWG          sync.WaitGroup
+	// jobs run on every node while serving (Serve starts them); closers
+	// run in reverse order when the app closes. Features add to both.
+	jobs    []func(ctx context.Context)
+	closers []func()
+
+	// Each feature's wiring lives in its own file: oauth.go, vault.go,
+	// secrets.go, integrations.go, gateway.go, ingest.go.
+	oauthParts
+	vaultParts
+	secretsParts
+	integrationParts
+	gatewayParts
+	ingestParts
 }
 
 // alertObserver is the alert engine as the audit tap sees it.
@@ -209,6 +222,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		return nil, fmt.Errorf("audit checkpoint: %w", err)
 	}
 
+	if err := a.buildVault(ctx, root); err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+
 	tc := cfg.Throttle
 	a.Identity = identity.New(identity.Config{
 		PublicURL:       cfg.PublicURL,
@@ -234,9 +251,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		SupportGrantMaxTTL: tn.SupportGrantMaxTTL,
 	}, tenancy.Deps{
 		Store: a.Store, Accounts: a.Identity, Mailer: a.Mailer, Audit: a.Audit, Log: a.Log, Now: o.Now, Rand: o.Rand,
-		// Per-workspace keys arrive with the vault; until then there is
-		// nothing to shred beyond the rows the store deletes.
-		OnWorkspaceDelete: nil,
+		// Deleting a workspace destroys its keys (crypto-shredding, ENC-4).
+		OnWorkspaceDelete: a.onWorkspaceDelete,
 		Alert: func(ctx context.Context, e audit.Event) {
 			a.Log.Warn("security alert", "action", e.Action, "workspace", e.Workspace, "actor", e.ActorID)
 		},
@@ -247,6 +263,19 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		if err := a.Tenancy.RegisterPermission(ctx, p); err != nil {
 			return nil, fmt.Errorf("register permission %s: %w", name, err)
 		}
+	}
+
+	if err := a.buildSecrets(ctx); err != nil {
+		return nil, fmt.Errorf("secrets: %w", err)
+	}
+	if err := a.buildOAuth(ctx); err != nil {
+		return nil, fmt.Errorf("oauth: %w", err)
+	}
+	if err := a.buildIntegrations(ctx); err != nil {
+		return nil, fmt.Errorf("integrations: %w", err)
+	}
+	if err := a.buildIngest(ctx); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 
 	a.Metrics.MustRegister(
@@ -269,7 +298,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		Identity: a.Identity, Tenancy: a.Tenancy, Trust: a.Trust, SecurityTxt: a.securityTxt, Audit: a.Audit, Log: a.Log,
 		Metrics: a.Metrics, Now: o.Now, Rand: o.Rand, SessionMaxAge: cfg.Session.AbsoluteTimeout, RecordAPICalls: true,
 		AuditLog: a.AuditLog, Tracing: a.Tracing,
+		OAuthDeps: a.oauthWebDeps(), VaultDeps: a.vaultWebDeps(), SecretsDeps: a.secretsWebDeps(),
+		IntegrationDeps: a.integrationWebDeps(), IngestDeps: a.ingestWebDeps(),
 	})
+	if err := a.buildGateway(ctx); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	a.Admin = web.NewAdminHandler(web.AdminDeps{Ready: a.Store.Ping, Gatherer: a.Metrics, Log: a.Log})
 	if err := a.registerControls(); err != nil {
 		return nil, err
@@ -385,6 +419,9 @@ func (a *App) Close() error {
 	a.Identity.Wait()
 	if a.Handler != nil {
 		a.Handler.Drain()
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
 	}
 	a.stopAudit()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

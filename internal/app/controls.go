@@ -39,7 +39,8 @@ func (a *App) registerControls() error {
 		"OPS-5":  nil, // set below: it reports the number of checks
 		"OPS-6":  a.checkConfig,
 	}
-	for _, more := range []map[string]trust.Check{a.tenancyChecks(), a.auditChecks()} {
+	for _, more := range []map[string]trust.Check{a.tenancyChecks(), a.auditChecks(),
+		a.oauthChecks(), a.vaultChecks(), a.secretsChecks(), a.integrationChecks(), a.gatewayChecks(), a.ingestChecks()} {
 		for id, c := range more {
 			checks[id] = c
 		}

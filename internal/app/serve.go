@@ -85,6 +85,9 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	go a.runJobs(jobs)
 	go a.runSinks(jobs)
 	go a.runVerification(jobs)
+	for _, job := range a.jobs {
+		go job(jobs)
+	}
 
 	var serveErr error
 	select {

@@ -21,10 +21,16 @@ const module = "github.com/rampartsec/rampart"
 // proxy pipeline).
 var capabilities = []string{"identity", "tenancy", "oauth", "vault", "audit", "gateway", "privacy", "backup", "trust"}
 
-// httpAdapter lists the packages below a capability that exist to speak
-// HTTP outward (never serve it): the audit sinks deliver the trail to
-// webhooks. The capability itself stays free of HTTP.
-var httpAdapter = map[string]bool{"internal/audit/sink": true}
+// httpAdapter lists the packages below a capability whose job is HTTP
+// itself. The audit sinks deliver the trail to webhooks and the integration
+// client speaks OAuth outward to providers; the OAuth provider adapter sits
+// on fosite, whose API is http.Request in, http.ResponseWriter out. The
+// capability packages above them stay free of HTTP.
+var httpAdapter = map[string]bool{
+	"internal/audit/sink":        true,
+	"internal/vault/integration": true,
+	"internal/oauth/provider":    true,
+}
 
 // imports maps each non-test package directory (relative to the repo root)
 // to the import paths of its non-test files.

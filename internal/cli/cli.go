@@ -37,6 +37,10 @@ Usage:
   rampart access-review [--remind] [flags]   every workspace's access-review standing; --remind mails the Admins of overdue ones
   rampart operators add EMAIL [--network CIDR]… [flags]  make an existing account operator staff (always MFA; optionally network-limited)
   rampart audit verify [--witness FILE]… [--json] | export [--workspace ID] [--since T] [--until T] [--action A] [flags]  prove the audit log untampered (exit 1 if not) | print events as JSON Lines
+  rampart keys …                      OAuth/assertion signing keys: list | rotate
+  rampart clients …                   OAuth clients: create | list | delete
+  rampart vault …                     key hierarchy: status | rotate-root | rotate-workspace
+  rampart secrets …                   secrets store: list | get | put | rotate
   rampart version                     print the version
 
 Common flags (every command that reads configuration):
@@ -82,6 +86,14 @@ func Run(ctx context.Context, args []string, pio IO) int {
 		err = operatorsAdd(ctx, args[2:], pio)
 	case "audit":
 		err = auditCmd(ctx, args[1:], pio)
+	case "keys": // keys.go (OAuth signing keys)
+		err = keysCmd(ctx, args[1:], pio)
+	case "clients": // clients.go (OAuth clients)
+		err = clientsCmd(ctx, args[1:], pio)
+	case "vault": // vault.go (key hierarchy, workspace keys, root-key rotation)
+		err = vaultCmd(ctx, args[1:], pio)
+	case "secrets": // secrets.go (secrets store)
+		err = secretsCmd(ctx, args[1:], pio)
 	case "version", "--version":
 		fmt.Fprintln(pio.Stdout, "rampart", Version)
 	case "help", "-h", "--help":

@@ -75,6 +75,19 @@ type Config struct {
 	Audit       AuditConfig       `yaml:"audit"`
 	Alerts      AlertsConfig      `yaml:"alerts"`
 	Tracing     TracingConfig     `yaml:"tracing"`
+	// The sections below each live in their own file (oauth.go, vault.go,
+	// secrets.go, integrations.go, waf.go, ratelimit.go, gateway.go,
+	// ingest.go) with their defaults and validation.
+	OAuth        OAuthConfig        `yaml:"oauth"`
+	Vault        VaultConfig        `yaml:"vault"`
+	Secrets      SecretsConfig      `yaml:"secrets"`
+	Integrations IntegrationsConfig `yaml:"integrations"`
+	WAF          WAFConfig          `yaml:"waf"`
+	Redis        RedisConfig        `yaml:"redis"`
+	RateLimit    RateLimitConfig    `yaml:"rate_limit"`
+	IPFilter     IPFilterConfig     `yaml:"ip_filter"`
+	Gateway      GatewayConfig      `yaml:"gateway"`
+	Ingest       IngestConfig       `yaml:"ingest"`
 }
 
 // TLSConfig names the listener certificate. Both or neither must be set;
@@ -313,6 +326,17 @@ func Default() Config {
 		Audit:   AuditConfig{CheckpointEvery: 5 * time.Second, CheckpointEvents: 1000, FailOpen: []string{"api."}},
 		Alerts:  AlertsConfig{FailedSignins: 20, Window: 5 * time.Minute, PerMinute: 10},
 		Tracing: TracingConfig{ServiceName: "rampart", SampleRatio: 1},
+
+		OAuth:        defaultOAuth(),
+		Vault:        defaultVault(),
+		Secrets:      defaultSecrets(),
+		Integrations: defaultIntegrations(),
+		WAF:          defaultWAF(),
+		Redis:        defaultRedis(),
+		RateLimit:    defaultRateLimit(),
+		IPFilter:     defaultIPFilter(),
+		Gateway:      defaultGateway(),
+		Ingest:       defaultIngest(),
 	}
 }
 

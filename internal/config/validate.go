@@ -88,6 +88,16 @@ func (c Config) Validate() error {
 	positive(&p, "trust.cache_ttl", c.Trust.CacheTTL)
 	c.checkTenancy(&p)
 	c.checkAudit(&p)
+	c.OAuth.check(&p, c)
+	c.Vault.check(&p, c)
+	c.Secrets.check(&p, c)
+	c.Integrations.check(&p, c)
+	c.WAF.check(&p, c)
+	c.Redis.check(&p, c)
+	c.RateLimit.check(&p, c)
+	c.IPFilter.check(&p, c)
+	c.Gateway.check(&p, c)
+	c.Ingest.check(&p, c)
 
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}

@@ -51,7 +51,12 @@ func (s *server) routes() http.Handler {
 	// access (workspaces.go) and SCIM 2.0 provisioning (scim.go).
 	s.workspaceRoutes(mux)
 	s.scimRoutes(mux)
-	s.auditRoutes(mux) // the audit trail API (auditapi.go)
+	s.auditRoutes(mux)       // the audit trail API (auditapi.go)
+	s.oauthRoutes(mux)       // OAuth 2.0 / OpenID Connect provider and clients (oauth.go)
+	s.vaultRoutes(mux)       // field encryption and workspace keys (vault.go)
+	s.secretsRoutes(mux)     // secrets store (secrets.go)
+	s.integrationRoutes(mux) // third-party integrations (integrations.go)
+	s.ingestRoutes(mux)      // event ingestion (ingest.go)
 
 	// Trust (OPS-3, OPS-5).
 	mux.HandleFunc("GET /trust", s.pageTrust)

@@ -52,6 +52,14 @@ type Deps struct {
 	RecordAPICalls bool
 	// AuditLog serves the audit trail API (auditapi.go); nil leaves it out.
 	AuditLog AuditLog
+
+	// Each feature's dependencies live beside its handlers: oauth.go,
+	// vault.go, secrets.go, integrations.go, ingest.go.
+	OAuthDeps
+	VaultDeps
+	SecretsDeps
+	IntegrationDeps
+	IngestDeps
 }
 
 type server struct {
@@ -71,6 +79,12 @@ type server struct {
 	apiAudit    chan struct{} // in-flight API-call events (apiaudit.go)
 	apiAuditWG  sync.WaitGroup
 	auditLog    AuditLog
+
+	oauthWeb
+	vaultWeb
+	secretsWeb
+	integrationWeb
+	ingestWeb
 }
 
 func newServer(d Deps) *server {
@@ -86,12 +100,18 @@ func newServer(d Deps) *server {
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
 	}
-	return &server{
+	s := &server{
 		id: d.Identity, ten: d.Tenancy, trust: d.Trust, securityTxt: d.SecurityTxt, audit: d.Audit, log: d.Log,
 		now: d.Now, rand: d.Rand, metrics: newMetrics(d.Metrics), maxAge: d.SessionMaxAge,
 		pages: mustPages(), traces: newHTTPTracer(d.Tracing), recordAPI: d.RecordAPICalls,
 		apiAudit: make(chan struct{}, maxAPIAuditInFlight), auditLog: d.AuditLog,
 	}
+	s.oauthWeb = newOAuthWeb(d.OAuthDeps)
+	s.vaultWeb = newVaultWeb(d.VaultDeps)
+	s.secretsWeb = newSecretsWeb(d.SecretsDeps)
+	s.integrationWeb = newIntegrationWeb(d.IntegrationDeps)
+	s.ingestWeb = newIngestWeb(d.IngestDeps)
+	return s
 }
 
 // Handler is the public HTTPS handler.
