@@ -89,6 +89,7 @@ type App struct {
 
 	// Each feature's wiring lives in its own file: oauth.go, vault.go,
 	// secrets.go, integrations.go, gateway.go, ingest.go.
+	signingParts
 	oauthParts
 	vaultParts
 	secretsParts
@@ -268,6 +269,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 	if err := a.buildSecrets(ctx); err != nil {
 		return nil, fmt.Errorf("secrets: %w", err)
 	}
+	if err := a.buildSigning(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
 	if err := a.buildOAuth(ctx); err != nil {
 		return nil, fmt.Errorf("oauth: %w", err)
 	}
@@ -298,7 +302,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		Identity: a.Identity, Tenancy: a.Tenancy, Trust: a.Trust, SecurityTxt: a.securityTxt, Audit: a.Audit, Log: a.Log,
 		Metrics: a.Metrics, Now: o.Now, Rand: o.Rand, SessionMaxAge: cfg.Session.AbsoluteTimeout, RecordAPICalls: true,
 		AuditLog: a.AuditLog, Tracing: a.Tracing,
-		OAuthDeps: a.oauthWebDeps(), VaultDeps: a.vaultWebDeps(), SecretsDeps: a.secretsWebDeps(),
+		TokenDeps: a.tokenWebDeps(), OAuthDeps: a.oauthWebDeps(), VaultDeps: a.vaultWebDeps(), SecretsDeps: a.secretsWebDeps(),
 		IntegrationDeps: a.integrationWebDeps(), IngestDeps: a.ingestWebDeps(),
 	})
 	if err := a.buildGateway(ctx); err != nil {

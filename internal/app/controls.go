@@ -40,7 +40,7 @@ func (a *App) registerControls() error {
 		"OPS-6":  a.checkConfig,
 	}
 	for _, more := range []map[string]trust.Check{a.tenancyChecks(), a.auditChecks(),
-		a.oauthChecks(), a.vaultChecks(), a.secretsChecks(), a.integrationChecks(), a.gatewayChecks(), a.ingestChecks()} {
+		a.signingChecks(), a.oauthChecks(), a.vaultChecks(), a.secretsChecks(), a.integrationChecks(), a.gatewayChecks(), a.ingestChecks()} {
 		for id, c := range more {
 			checks[id] = c
 		}

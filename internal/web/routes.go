@@ -52,6 +52,7 @@ func (s *server) routes() http.Handler {
 	s.workspaceRoutes(mux)
 	s.scimRoutes(mux)
 	s.auditRoutes(mux)       // the audit trail API (auditapi.go)
+	s.tokenRoutes(mux)       // JWKS and signing keys (tokens.go)
 	s.oauthRoutes(mux)       // OAuth 2.0 / OpenID Connect provider and clients (oauth.go)
 	s.vaultRoutes(mux)       // field encryption and workspace keys (vault.go)
 	s.secretsRoutes(mux)     // secrets store (secrets.go)

@@ -53,8 +53,9 @@ type Deps struct {
 	// AuditLog serves the audit trail API (auditapi.go); nil leaves it out.
 	AuditLog AuditLog
 
-	// Each feature's dependencies live beside its handlers: oauth.go,
+	// Each feature's dependencies live beside its handlers: tokens.go, oauth.go,
 	// vault.go, secrets.go, integrations.go, ingest.go.
+	TokenDeps
 	OAuthDeps
 	VaultDeps
 	SecretsDeps
@@ -80,6 +81,7 @@ type server struct {
 	apiAuditWG  sync.WaitGroup
 	auditLog    AuditLog
 
+	tokenWeb
 	oauthWeb
 	vaultWeb
 	secretsWeb
@@ -106,6 +108,7 @@ func newServer(d Deps) *server {
 		pages: mustPages(), traces: newHTTPTracer(d.Tracing), recordAPI: d.RecordAPICalls,
 		apiAudit: make(chan struct{}, maxAPIAuditInFlight), auditLog: d.AuditLog,
 	}
+	s.tokenWeb = newTokenWeb(d.TokenDeps)
 	s.oauthWeb = newOAuthWeb(d.OAuthDeps)
 	s.vaultWeb = newVaultWeb(d.VaultDeps)
 	s.secretsWeb = newSecretsWeb(d.SecretsDeps)
