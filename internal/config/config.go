@@ -78,6 +78,7 @@ type Config struct {
 	// The sections below each live in their own file (oauth.go, vault.go,
 	// secrets.go, integrations.go, waf.go, ratelimit.go, gateway.go,
 	// ingest.go) with their defaults and validation.
+	Signing      SigningConfig      `yaml:"signing"`
 	OAuth        OAuthConfig        `yaml:"oauth"`
 	Vault        VaultConfig        `yaml:"vault"`
 	Secrets      SecretsConfig      `yaml:"secrets"`
@@ -327,6 +328,7 @@ func Default() Config {
 		Alerts:  AlertsConfig{FailedSignins: 20, Window: 5 * time.Minute, PerMinute: 10},
 		Tracing: TracingConfig{ServiceName: "rampart", SampleRatio: 1},
 
+		Signing:      defaultSigning(),
 		OAuth:        defaultOAuth(),
 		Vault:        defaultVault(),
 		Secrets:      defaultSecrets(),

@@ -88,6 +88,7 @@ func (c Config) Validate() error {
 	positive(&p, "trust.cache_ttl", c.Trust.CacheTTL)
 	c.checkTenancy(&p)
 	c.checkAudit(&p)
+	c.Signing.check(&p, c)
 	c.OAuth.check(&p, c)
 	c.Vault.check(&p, c)
 	c.Secrets.check(&p, c)
