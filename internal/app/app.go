@@ -79,6 +79,7 @@ type App struct {
 	alertEngine   *alert.Engine
 	alertChannels int // external channels configured (webhook, chat, mail)
 	auditKeys     *vault.Keyring
+	root          vault.RootKey // loaded and verified in New; features derive their keys from it
 	bgCtx         context.Context
 	bgStop        context.CancelFunc
 	bgWG          sync.WaitGroup
@@ -176,6 +177,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 	if err != nil {
 		return nil, err
 	}
+	a.root = root
 	totpKeys := vault.NewKeyring(o.Rand)
 	if err := totpKeys.Add(1, root.Derive("rampart/totp-secrets/v1", 32)); err != nil {
 		return nil, err
