@@ -112,10 +112,16 @@ func sealWith(dst []byte, aead cipher.AEAD, nonce, plaintext, ad []byte) []byte 
 // openWith is the single low-level decryption step. Every failure is
 // ErrDecrypt, with no detail.
 func openWith(aead cipher.AEAD, nonce, ciphertext, ad []byte) ([]byte, error) {
+	return openAppendWith(nil, aead, nonce, ciphertext, ad)
+}
+
+// openAppendWith is openWith appending the plaintext to dst; Vault.Open
+// uses it, so the Wycheproof vectors cover that path too.
+func openAppendWith(dst []byte, aead cipher.AEAD, nonce, ciphertext, ad []byte) ([]byte, error) {
 	if len(nonce) != aead.NonceSize() || len(ciphertext) < aead.Overhead() {
 		return nil, errDecrypt()
 	}
-	pt, err := aead.Open(nil, nonce, ciphertext, ad)
+	pt, err := aead.Open(dst, nonce, ciphertext, ad)
 	if err != nil {
 		return nil, errDecrypt()
 	}
