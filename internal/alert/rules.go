@@ -21,6 +21,7 @@ const (
 	RuleNewAdmin              = "new_admin"
 	RuleNewOperator           = "new_operator"
 	RuleRotationFailed        = "rotation_failed"
+	RuleRateLimitFallback     = "rate_limit_fallback"
 	RuleAuditVerifyFailed     = "audit_verify_failed"
 	RuleBreakGlass            = "break_glass"
 	// RuleSuppressed summarizes alerts the rate limit held back when no
@@ -59,6 +60,8 @@ const (
 	actRotationFail = "secret.rotation_failed"
 	actVerifyFail   = "audit.verify_failed"
 	actBreakGlass   = "support.break_glass"
+	actVaultRotate  = "vault.rotate"
+	actLimiterFail  = "ratelimit.backend_failed"
 )
 
 // relevant reports whether any rule reads e. Alerts' own audit events
@@ -71,8 +74,10 @@ func relevant(e *audit.Event) bool {
 	case actSignin:
 		return e.Outcome == audit.Failure
 	case actStuffing, actWAFBlock, actDecrypt, actRoleChange, actWorkspaceNew,
-		actOperatorAdd, actRotationFail, actVerifyFail, actBreakGlass:
+		actOperatorAdd, actRotationFail, actVerifyFail, actBreakGlass, actLimiterFail:
 		return true
+	case actVaultRotate:
+		return e.Outcome == audit.Failure
 	}
 	return false
 }
@@ -139,7 +144,13 @@ func (e *Engine) evaluate(ev audit.Event, now time.Time) []Alert {
 			out = append(out, mk(RuleNewOperator, SeverityCritical, KeyTarget, ev.Target,
 				"a new operator was added", 1))
 		}
-	case actRotationFail:
+	case actLimiterFail:
+		out = append(out, mk(RuleRateLimitFallback, SeverityHigh, KeyGlobal, "rate-limit",
+			"the shared rate-limit backend failed: limits fell back to per-node", 1))
+	case actRotationFail, actVaultRotate:
+		if ev.Action == actVaultRotate && ev.Outcome != audit.Failure {
+			break
+		}
 		out = append(out, mk(RuleRotationFailed, SeverityHigh, KeyTarget, ev.Workspace+" "+ev.Target,
 			"a secret rotation failed", 1))
 	case actVerifyFail:

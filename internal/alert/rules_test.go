@@ -108,6 +108,15 @@ func TestRulesFireAtThreshold(t *testing.T) {
 		{"failed rotation", func(i int) audit.Event {
 			return audit.Event{Action: "secret.rotation_failed", Outcome: audit.Failure, Workspace: "ws1", Target: "secret:db"}
 		}, 1, RuleRotationFailed},
+		{"failed key rotation", func(i int) audit.Event {
+			return audit.Event{Action: "vault.rotate", Outcome: audit.Failure, Workspace: "ws1", Target: "kek"}
+		}, 1, RuleRotationFailed},
+		{"successful key rotation never", func(i int) audit.Event {
+			return audit.Event{Action: "vault.rotate", Outcome: audit.Success, Workspace: "ws1", Target: "kek"}
+		}, 0, ""},
+		{"rate-limit backend fell back", func(i int) audit.Event {
+			return audit.Event{Action: "ratelimit.backend_failed", Outcome: audit.Failure}
+		}, 1, RuleRateLimitFallback},
 		{"audit verification failure", func(i int) audit.Event {
 			return audit.Event{Action: "audit.verify_failed", Outcome: audit.Failure}
 		}, 1, RuleAuditVerifyFailed},

@@ -178,13 +178,14 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 		return nil, err
 	}
 	a.root = root
-	totpKeys := vault.NewKeyring(o.Rand)
-	if err := totpKeys.Add(1, root.Derive("rampart/totp-secrets/v1", 32)); err != nil {
+	// TOTP seeds live on the key hierarchy (operator scope); the v1 key
+	// derived from the root only decrypts seeds sealed before, until the
+	// vault's re-wrap job has moved them (vault.go).
+	a.totpLegacy = vault.NewKeyring(o.Rand)
+	if err := a.totpLegacy.Add(1, root.Derive("rampart/totp-secrets/v1", 32)); err != nil {
 		return nil, err
 	}
-	if err := totpKeys.SetPrimary(1); err != nil {
-		return nil, err
-	}
+	totpKeys := &a.totp
 
 	pc := cfg.Password
 	a.Hasher = password.NewHasher(password.HasherConfig{
@@ -317,50 +318,21 @@ func New(ctx context.Context, cfg config.Config, o Options) (a *App, err error) 
 	return a, nil
 }
 
-// loadRootKey reads the root key from the environment or the key file
-// (creating the file on first start) and pins its fingerprint in the
-// database, so a start with a different key is refused.
+// loadRootKey opens the root key source (key file, created on first
+// start; environment; or a PKCS#11 token, where the key never leaves the
+// HSM), pins its fingerprint or key check value in the database so a start
+// with a different key is refused, and returns the key the subsystems
+// derive from (see derivationRoot in vault.go).
 func (a *App) loadRootKey(ctx context.Context) (vault.RootKey, error) {
-	cfg := a.Config
-	var root vault.RootKey
-	if cfg.RootKey.Env != "" {
-		v := ""
-		for _, kv := range a.environ {
-			if k, val, ok := strings.Cut(kv, "="); ok && k == cfg.RootKey.Env {
-				v = val
-			}
-		}
-		if v == "" {
-			return root, fmt.Errorf("root key: environment variable %s is empty or unset", cfg.RootKey.Env)
-		}
-		k, err := vault.ParseRootKey(v)
-		if err != nil {
-			return root, fmt.Errorf("root key from %s: %w", cfg.RootKey.Env, err)
-		}
-		root = k
-	} else {
-		k, created, err := vault.LoadOrCreateKeyFile(cfg.RootKey.File, a.rand)
-		if err != nil {
-			return root, fmt.Errorf("root key file: %w", err)
-		}
-		root = k
-		if created {
-			if cfg.Dev {
-				a.Log.Info("created root key file", "path", cfg.RootKey.File)
-			} else {
-				a.Log.Warn("CREATED A NEW ROOT KEY FILE. Every encrypted value depends on it: back it up now, keep it off the database host, "+
-					"or supply the key through root_key.env. Losing it loses the data.", "path", cfg.RootKey.File)
-			}
-		}
-	}
-	stored, err := a.Store.SetMetaIfAbsent(ctx, "root_key_id", root.ID())
+	w, mem, err := a.openRootSource()
 	if err != nil {
-		return root, fmt.Errorf("root key fingerprint: %w", err)
+		return vault.RootKey{}, err
 	}
-	if err := root.VerifyID(stored); err != nil {
-		return root, fmt.Errorf("root key does not match the one this database was set up with (refusing to start): %w", err)
+	if err := a.pinRoot(ctx, w); err != nil {
+		return vault.RootKey{}, err
 	}
-	return root, nil
+	a.vaultRoot = w
+	return a.derivationRoot(ctx, w, mem)
 }
 
 func (a *App) buildMailer() error {

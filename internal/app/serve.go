@@ -8,15 +8,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/rampartsec/rampart/internal/gateway/connlimit"
 	"github.com/rampartsec/rampart/internal/gateway/tlsconf"
 )
 
 // Listening tells the caller where the servers listen (port 0 resolves here).
 type Listening struct {
-	HTTPS string
-	Admin string
+	HTTPS        string
+	Admin        string
+	HTTPRedirect string // "" unless gateway.http_redirect_listen is set
 }
 
 // certificate returns the listener's certificate source: files with hot
@@ -46,6 +49,7 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	if err != nil {
 		return err
 	}
+	gc := a.Config.Gateway
 	ln, err := net.Listen("tcp", a.Config.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.Config.Listen, err)
@@ -55,30 +59,53 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 		ln.Close()
 		return fmt.Errorf("admin listen %s: %w", a.Config.AdminListen, err)
 	}
+	var redirectLn net.Listener
+	if gc.HTTPRedirectListen != "" {
+		if redirectLn, err = net.Listen("tcp", gc.HTTPRedirectListen); err != nil {
+			ln.Close()
+			adminLn.Close()
+			return fmt.Errorf("http redirect listen %s: %w", gc.HTTPRedirectListen, err)
+		}
+		a.redirectAddr = redirectLn.Addr().String()
+	}
 	a.listenAddr = ln.Addr().String()
 	errLog := slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug) // TLS handshake noise stays at debug
+	tlsCfg := tlsconf.ServerConfig(getCert)
+	if a.ticketKeys != nil {
+		a.ticketKeys.Attach(tlsCfg)
+	}
+	// The timeouts and header cap are APP-4's: ReadHeaderTimeout cuts off
+	// a slowloris client; streams (SSE, WebSocket) lift the read and write
+	// deadlines per request in the gateway.
 	srv := &http.Server{
-		Handler:           a.Handler,
-		TLSConfig:         tlsconf.ServerConfig(getCert),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		Handler:           a.publicHandler(),
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: gc.ReadHeaderTimeout,
+		ReadTimeout:       gc.ReadTimeout,
+		WriteTimeout:      gc.WriteTimeout,
+		IdleTimeout:       gc.IdleTimeout,
+		MaxHeaderBytes:    gc.MaxHeaderBytes,
 		ErrorLog:          errLog,
 	}
 	admin := &http.Server{Handler: a.Admin, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, ErrorLog: errLog}
 
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
+	errc := make(chan error, 3)
+	go func() { errc <- srv.Serve(tls.NewListener(a.limitConnections(ln), srv.TLSConfig)) }()
 	go func() { errc <- admin.Serve(adminLn) }()
-	a.Log.Info("rampart serving", "https", ln.Addr().String(), "admin", adminLn.Addr().String(), "public_url", a.Config.PublicURL,
-		"database", a.Store.Engine(), "dev", a.Config.Dev)
+	var redirect *http.Server
+	if redirectLn != nil {
+		_, port, _ := net.SplitHostPort(publicHostPort(a.Config.PublicURL, ln.Addr().String()))
+		redirect = tlsconf.RedirectServer(port)
+		redirect.ErrorLog = errLog
+		go func() { errc <- redirect.Serve(redirectLn) }()
+	}
+	a.Log.Info("rampart serving", "https", ln.Addr().String(), "admin", adminLn.Addr().String(), "http_redirect", a.redirectAddr,
+		"public_url", a.Config.PublicURL, "database", a.Store.Engine(), "dev", a.Config.Dev, "routes", len(gc.AllRoutes()))
 	if a.Outbox != "" {
 		a.Log.Info("mail is written to the outbox", "dir", a.Outbox)
 	}
 	if ready != nil {
-		ready(Listening{HTTPS: ln.Addr().String(), Admin: adminLn.Addr().String()})
+		ready(Listening{HTTPS: ln.Addr().String(), Admin: adminLn.Addr().String(), HTTPRedirect: a.redirectAddr})
 	}
 	jobs, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
@@ -98,6 +125,9 @@ func (a *App) Serve(ctx context.Context, ready func(Listening)) error {
 	defer cancel()
 	_ = srv.Shutdown(shCtx)
 	_ = admin.Shutdown(shCtx)
+	if redirect != nil {
+		_ = redirect.Shutdown(shCtx)
+	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
@@ -135,3 +165,36 @@ func (a *App) runJobs(ctx context.Context) {
 		}
 	}
 }
+
+// limitConnections caps open connections on the HTTPS listener in total
+// and per client address (APP-4).
+func (a *App) limitConnections(ln net.Listener) net.Listener {
+	gc := a.Config.Gateway
+	if gc.MaxConnections <= 0 && gc.MaxConnectionsPerIP <= 0 {
+		return ln
+	}
+	l := connlimit.NewListener(ln, gc.MaxConnections, gc.MaxConnectionsPerIP)
+	l.Exempt = a.trustedProxies() // load balancers carry many clients
+	a.connLimit.Store(l)
+	return l
+}
+
+// publicHostPort is host:port of the public URL, or of the listener when
+// the public URL names no port (so redirects reach the real port in dev).
+func publicHostPort(publicURL, listen string) string {
+	u := strings.TrimPrefix(publicURL, "https://")
+	if i := strings.IndexByte(u, '/'); i >= 0 {
+		u = u[:i]
+	}
+	if _, _, err := net.SplitHostPort(u); err == nil {
+		return u
+	}
+	if u != "" {
+		return u + ":443"
+	}
+	return listen
+}
+
+// RedirectAddr is where the plain-HTTP redirect listener listens ("" when
+// it is off or Rampart is not serving).
+func (a *App) RedirectAddr() string { return a.redirectAddr }

@@ -39,8 +39,8 @@ Usage:
   rampart audit verify [--witness FILE]… [--json] | export [--workspace ID] [--since T] [--until T] [--action A] [flags]  prove the audit log untampered (exit 1 if not) | print events as JSON Lines
   rampart keys …                      OAuth/assertion signing keys: list | rotate
   rampart clients …                   OAuth clients: create | list | delete
-  rampart vault …                     key hierarchy: status | rotate-root | rotate-workspace
-  rampart secrets …                   secrets store: list | get | put | rotate
+  rampart vault …                     key hierarchy: status | rotate-root | rotate-workspace | rewrap
+  rampart secrets …                   secrets store: list | get | put | promote | rotate | delete | restore | destroy
   rampart version                     print the version
 
 Common flags (every command that reads configuration):
@@ -50,6 +50,7 @@ Common flags (every command that reads configuration):
   --admin-listen ADDR  metrics and health listen address (default 127.0.0.1:9090)
   --database URL       empty for SQLite in the data dir, or postgres://…
   --public-url URL     external base URL used in mailed links
+  --upstream URL       put the gateway in front of this app (gateway.upstream)
   --dev                development mode
 
 Every setting can also come from the file or a RAMPART_* environment variable;

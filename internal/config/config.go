@@ -27,7 +27,7 @@
 //
 //	${env:NAME}    the value of environment variable NAME
 //	${file:/path}  the contents of a file, one trailing newline trimmed
-//	${secret:…}    reserved for the vault; not supported yet
+//	${secret:…}    the current value of the operator-level secret NAME, resolved at start (docs/SECRETS.md)
 //
 // A reference is recognised only when it is the whole value. Errors name the
 // field and the reference, never the resolved value.

@@ -502,7 +502,7 @@ func TestSecretReferences(t *testing.T) {
 		{"empty env var", "database: ${env:EMPTY}\n", []string{"EMPTY="}, []string{"database", "empty"}},
 		{"missing file", "mail:\n  smtp:\n    password: ${file:/nonexistent/" + "pw}\n", nil, []string{"mail.smtp.password", "/nonexistent/pw", "no such file"}},
 		{"empty file", "mail:\n  smtp:\n    password: ${file:" + emptyFile + "}\n", nil, []string{"mail.smtp.password", "empty"}},
-		{"vault not yet", "database: ${secret:db/url}\n", nil, []string{"database", "not supported yet"}},
+		{"bad secret name", "database: ${secret:db/url}\n", nil, []string{"database", "not a secret name"}},
 		{"unknown scheme", "database: ${vault:x}\n", nil, []string{"database", "unknown reference scheme"}},
 		{"no variable name", "database: ${env:}\n", nil, []string{"database", "variable name"}},
 		{"all reported", "database: ${env:A}\nmfa:\n  issuer: ${env:B}\n", nil, []string{"database", "mfa.issuer"}},

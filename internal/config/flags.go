@@ -15,6 +15,7 @@ type Flags struct {
 	listen      string
 	adminListen string
 	database    string
+	upstream    string
 	publicURL   string
 	dev         bool
 }
@@ -28,6 +29,7 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.listen, "listen", "", "HTTPS listen address (overrides listen)")
 	fs.StringVar(&f.adminListen, "admin-listen", "", "metrics and health listen address (overrides admin_listen)")
 	fs.StringVar(&f.database, "database", "", "postgres:// URL; prefer ${env:NAME} so no password shows in the process list")
+	fs.StringVar(&f.upstream, "upstream", "", "send every request that is not Rampart's own to this app URL through the gateway (overrides gateway.upstream)")
 	fs.BoolVar(&f.dev, "dev", false, "development mode (overrides dev)")
 	fs.StringVar(&f.publicURL, "public-url", "", "external base URL (overrides public_url)")
 	return f
@@ -55,6 +57,8 @@ func (f *Flags) Apply(c *Config) {
 			c.AdminListen = f.adminListen
 		case "database":
 			c.Database = f.database
+		case "upstream":
+			c.Gateway.Upstream = f.upstream
 		case "dev":
 			c.Dev = f.dev
 		case "public-url":

@@ -16,6 +16,7 @@ const redacted = "REDACTED"
 // result shares nothing mutable with c.
 func (c Config) Redacted() Config {
 	c.Database = redactDatabase(c.Database)
+	c.Redis.URL = redactDatabase(c.Redis.URL) // the same URL shape: user-info password hidden
 	if c.Mail.SMTP.Password != "" {
 		c.Mail.SMTP.Password = redacted
 	}

@@ -12,9 +12,14 @@ import (
 
 	"github.com/rampartsec/rampart/internal/fault"
 	"github.com/rampartsec/rampart/internal/identity"
+	"github.com/rampartsec/rampart/internal/oauth"
+	"github.com/rampartsec/rampart/internal/privacy/ingest"
 	"github.com/rampartsec/rampart/internal/store"
 	"github.com/rampartsec/rampart/internal/store/storetest"
 	"github.com/rampartsec/rampart/internal/tenancy"
+	"github.com/rampartsec/rampart/internal/vault"
+	"github.com/rampartsec/rampart/internal/vault/integration"
+	"github.com/rampartsec/rampart/internal/vault/secrets"
 )
 
 func wantCode(t *testing.T, err error, k fault.Kind, code string) {
@@ -811,6 +816,26 @@ func populate(t *testing.T, s *store.Store, label string) (*tenancy.Workspace, s
 	mustOK(t, s.CreateSupportGrant(ctx, g))
 	mustOK(t, s.RecordSupportAccess(ctx, &tenancy.SupportAccess{WorkspaceID: w.ID, OperatorID: "op", GrantID: g.ID}))
 	mustOK(t, s.CreateAccessReview(ctx, &tenancy.AccessReview{WorkspaceID: w.ID, ReviewerID: admin}))
+	mustOK(t, s.CreatePublishableKey(ctx, &ingest.PublishableKey{ID: label + "pk" + w.ID[:8], Workspace: w.ID, Name: "web",
+		SecretHash: hash(label + "pk"), CreatedAt: t0}))
+	mustOK(t, s.AddOptOut(ctx, w.ID, hash(label+"optout"), t0))
+	mustOK(t, s.InsertEvents(ctx, w.ID, []ingest.Stored{{ID: label + "ev" + w.ID[:8], Workspace: w.ID, ReceivedAt: t0,
+		Class: "12mo", ExpiresAt: t0.Add(time.Hour), Payload: []byte("sealed")}}))
+	sec := &secrets.Secret{ID: label + "-sec", Workspace: w.ID, Name: "s", CreatedAt: t0, UpdatedAt: t0}
+	mustOK(t, s.CreateSecret(ctx, sec))
+	mustOK(t, s.AddSecretVersion(ctx, w.ID, sec.ID, 0, secrets.Version{Version: 1, Stage: secrets.StageCurrent, CreatedAt: t0},
+		[]byte("sealed"), t0))
+	mustOK(t, s.CreateIntegrationState(ctx, &integration.State{Hash: hash(label + "state"), Workspace: w.ID, Provider: "github",
+		SessionHash: hash(label + "session"), Verifier: []byte("sealed"), CreatedBy: admin, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	mustOK(t, s.CreateIntegration(ctx, &integration.Connection{ID: label + "-int", Workspace: w.ID, Provider: "github",
+		Kind: integration.KindOAuth2, CreatedBy: admin, CreatedAt: t0},
+		integration.Credentials{Access: []byte("sealed"), Refresh: []byte("sealed"), TokenType: "Bearer"}))
+	mustOK(t, s.QueueIntegrationRevocations(ctx, []integration.Revocation{{ID: label + "-rev", Workspace: w.ID, Provider: "github",
+		Token: []byte("sealed"), TokenTypeHint: "refresh_token", QueuedAt: t0, NextAttemptAt: t0}}))
+	mustOK(t, s.CreateOAuthClient(ctx, &oauth.Client{ID: label + "-client", Workspace: w.ID, Name: "svc",
+		SecretHash: hash(label + "client"), CreatedBy: admin, CreatedAt: t0}))
+	mustOK(t, s.VaultCreateScope(ctx, vault.Scope{Scope: w.ID, MinVersion: 1, BlindWrapped: []byte("wrapped"), RootID: "root", CreatedAt: t0},
+		vault.KEK{Scope: w.ID, Version: 1, Wrapped: []byte("wrapped"), RootID: "root", CreatedAt: t0}))
 	return w, admin
 }
 
@@ -848,8 +873,20 @@ func TestDeleteWorkspaceCascade(t *testing.T) {
 				t.Fatalf("populate left %s empty: the cascade check would prove nothing", table)
 			}
 		}
+		// As tenancy.Service.DeleteWorkspace does: the vault hook shreds the
+		// scope first. vault_scopes has no foreign key to workspaces by
+		// design (migrations 0008): its shredded tombstone outlives the
+		// workspace so the scope can never be given keys again.
+		_, err := s.VaultDestroyScope(ctx, a.ID, t0)
+		mustOK(t, err)
 		mustOK(t, s.DeleteWorkspace(ctx, a.ID))
 		for table, n := range countRows(t, s, tables, a.ID) {
+			if table == "vault_scopes" {
+				if n != 1 {
+					t.Errorf("%d vault_scopes rows of the deleted workspace, want its one tombstone", n)
+				}
+				continue
+			}
 			if n != 0 {
 				t.Errorf("%d rows of the deleted workspace remain in %s", n, table)
 			}

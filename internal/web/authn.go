@@ -20,15 +20,20 @@ var (
 	errSessionNeeded = fault.New(fault.Forbidden, "session_required", "this endpoint needs a signed-in person, not an API key")
 )
 
-// principal authenticates a /v1 request as a tenancy.Principal: a bearer
-// API key when an Authorization header is present, else the session
-// cookie. A request with a bearer credential is judged by it alone — a
-// wrong key is refused even if a valid cookie rides along — so a client
-// never acts with an identity it did not mean to present.
+// principal authenticates a /v1 request as a tenancy.Principal: when an
+// Authorization header is present, a bearer API key (rmp_…) or a signed
+// access token (a JWS, checked in tokens.go: signature, issuer, audience,
+// lifetime, client and session), else the session cookie. A request with a
+// bearer credential is judged by it alone — a wrong key is refused even if
+// a valid cookie rides along — so a client never acts with an identity it
+// did not mean to present.
 func (s *server) principal(w http.ResponseWriter, r *http.Request) (tenancy.Principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, ok := strings.Cut(h, " ")
 		cred = strings.TrimSpace(cred)
+		if ok && strings.EqualFold(scheme, "Bearer") && !strings.HasPrefix(cred, apiKeyPrefix) && s.bearerIsToken(cred) {
+			return s.tokenPrincipal(w, r, cred)
+		}
 		if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" || len(cred) > maxBearerLen || !strings.HasPrefix(cred, apiKeyPrefix) {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			return tenancy.Principal{}, errBearerInvalid

@@ -104,10 +104,16 @@ func (s *server) formError(w http.ResponseWriter, r *http.Request, page string, 
 	s.render(w, r, st, page, v)
 }
 
+// maxReturnTo bounds return_to; an OAuth authorization request with PKCE,
+// state, nonce and its redirect URI fits with room to spare.
+const maxReturnTo = 2048
+
 // safeReturn accepts only a local absolute path, so return_to cannot send a
-// user to another site (open redirect).
+// user to another site (open redirect): no scheme, no host, no "//" or
+// "/\" (which browsers treat as another host), no control characters.
 func safeReturn(v string) string {
-	if v == "" || len(v) > 512 || !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.ContainsAny(v, "\\\r\n\t") {
+	if v == "" || len(v) > maxReturnTo || !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.ContainsAny(v, "\\") ||
+		strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return ""
 	}
 	u, err := url.Parse(v)
