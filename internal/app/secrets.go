@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/rampartsec/rampart/internal/audit"
 	"github.com/rampartsec/rampart/internal/config"
 	"github.com/rampartsec/rampart/internal/fault"
+	"github.com/rampartsec/rampart/internal/outbound"
 	"github.com/rampartsec/rampart/internal/rotate"
 	"github.com/rampartsec/rampart/internal/store"
 	"github.com/rampartsec/rampart/internal/tenancy"
@@ -118,8 +118,16 @@ func (a *App) rotationPolicies(cfgs []config.RotationPolicy) ([]secrets.Policy, 
 			if _, err := rotate.NewWebhookKey(c.WebhookSecret); err != nil {
 				return nil, fmt.Errorf("secrets.policies[%d] (%s).webhook_secret: %w", i, c.Name, err)
 			}
+			// TLS-3: the shared outbound client; plaintext to a remote
+			// receiver only with the policy's allow_insecure or in dev
+			// mode, as the configuration check accepts.
+			allowPlain := c.AllowInsecure || a.Config.Dev
+			if _, err := outbound.ParseURL(c.WebhookURL, allowPlain); err != nil {
+				return nil, fmt.Errorf("secrets.policies[%d] (%s).webhook_url: %w", i, c.Name, err)
+			}
+			client := outbound.Client(outbound.Options{AllowPlaintext: allowPlain, EnvironmentProxy: true}, 15*time.Second)
 			p.Rotator = &rotate.Webhook{URL: c.WebhookURL, Secret: c.WebhookSecret, Retries: c.WebhookRetries, Length: c.Length,
-				Rand: a.rand, Now: a.now, Client: &http.Client{Timeout: 15 * time.Second}}
+				Rand: a.rand, Now: a.now, Client: client}
 		default:
 			return nil, fmt.Errorf("secrets.policies[%d] (%s): unknown rotator %q", i, c.Name, c.Rotator)
 		}

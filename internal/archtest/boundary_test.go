@@ -130,6 +130,91 @@ func TestVaultAndAuditStayLow(t *testing.T) {
 	}
 }
 
+// TestOutboundStaysAtTheBottom keeps internal/outbound (the TLS-3 rule for
+// every outbound connection) importable from every layer: it may depend on
+// internal/fault and nothing else of Rampart's.
+func TestOutboundStaysAtTheBottom(t *testing.T) {
+	for dir, list := range imports(t) {
+		if !under(dir, "outbound") {
+			continue
+		}
+		for _, p := range list {
+			if strings.HasPrefix(p, module+"/") && p != internalPkg("fault") {
+				t.Errorf("%s imports %s; internal/outbound may import only internal/fault", dir, p)
+			}
+		}
+	}
+}
+
+// TestOutboundHTTPGoesThroughOutbound enforces "a helper used everywhere"
+// (TLS-3) for HTTP: outside internal/outbound, no package builds an
+// http.Transport or uses the standard library's default client or
+// transport (which would verify TLS but allow plaintext anywhere and follow
+// redirects). Use outbound.Client, outbound.Transport or outbound.Guard.
+func TestOutboundHTTPGoesThroughOutbound(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	fset := token.NewFileSet()
+	forbidden := map[string]bool{"Transport": true, "DefaultClient": true, "DefaultTransport": true,
+		"Get": true, "Head": true, "Post": true, "PostForm": true}
+	_ = filepath.WalkDir(filepath.Join(root, "internal"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == "testdata" || d.Name() == "outbound" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		name := ""
+		for _, im := range f.Imports {
+			if p, _ := strconv.Unquote(im.Path.Value); p == "net/http" {
+				name = "http"
+				if im.Name != nil {
+					name = im.Name.Name
+				}
+			}
+		}
+		if name == "" {
+			return nil
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == name && forbidden[sel.Sel.Name] {
+				if sel.Sel.Name == "Transport" && !isCompositeType(f, sel) {
+					return true // *http.Transport as a type is fine; building one is not
+				}
+				t.Errorf("%s uses http.%s; outbound HTTP goes through internal/outbound (TLS-3)", fset.Position(sel.Pos()), sel.Sel.Name)
+			}
+			return true
+		})
+		return nil
+	})
+}
+
+// isCompositeType reports whether sel is the type of a composite literal
+// (http.Transport{…}) in f.
+func isCompositeType(f *ast.File, sel *ast.SelectorExpr) bool {
+	found := false
+	ast.Inspect(f, func(n ast.Node) bool {
+		if cl, ok := n.(*ast.CompositeLit); ok && cl.Type == sel {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
 func TestOnlyCLIImportsApp(t *testing.T) {
 	for dir, list := range imports(t) {
 		if importsPkg(list, "app") && !under(dir, "cli") {

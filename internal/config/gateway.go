@@ -1,7 +1,6 @@
 package config
 
 import (
-	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rampartsec/rampart/internal/outbound"
 )
 
 // GatewayConfig configures the security gateway: the listener limits every
@@ -272,19 +273,9 @@ func checkUpstream(p *problems, field, raw string, allowPlain bool) {
 		p.add(field, "%q must be an absolute http or https URL without credentials", raw)
 		return
 	}
-	if u.Scheme == "http" && !allowPlain && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !allowPlain && !outbound.IsLoopback(u.Hostname()) {
 		p.add(field, "%q is plaintext to a non-loopback host; use https or set allow_plaintext", raw)
 	}
-}
-
-// isLoopbackHost reports whether host names this machine: "localhost" or a
-// loopback address.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // parseGatewayPrefix accepts a CIDR or a single address (as a /32 or /128).

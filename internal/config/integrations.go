@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rampartsec/rampart/internal/outbound"
 )
 
 // IntegrationsConfig configures third-party integration providers (INT-1
@@ -126,7 +128,7 @@ func (s IntegrationsConfig) check(p *problems, c Config) {
 				p.add(f+"."+field, "must be an absolute http(s) URL without user information")
 				return
 			}
-			if u.Scheme == "http" && !pr.AllowInsecureHTTP && !loopbackHost(u.Hostname()) {
+			if u.Scheme == "http" && !pr.AllowInsecureHTTP && !outbound.IsLoopback(u.Hostname()) {
 				p.add(f+"."+field, "plaintext http to a non-loopback host is refused (TLS-3); use https or allow_insecure_http")
 			}
 		}
@@ -161,13 +163,6 @@ func (s IntegrationsConfig) check(p *problems, c Config) {
 func isSecretRef(v string) bool {
 	scheme, _, ok := parseRef(v)
 	return ok && (scheme == "env" || scheme == "file")
-}
-
-func loopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	return h == "::1" || strings.HasPrefix(h, "127.")
 }
 
 // Resolve returns the section with each provider's client_secret reference

@@ -1,9 +1,10 @@
 package config
 
 import (
-	"net"
 	"net/url"
 	"time"
+
+	"github.com/rampartsec/rampart/internal/outbound"
 )
 
 // RedisConfig configures the Redis connection a cluster shares (rate
@@ -50,20 +51,10 @@ func (s RedisConfig) check(p *problems, c Config) {
 	switch u.Scheme {
 	case "rediss":
 	case "redis":
-		if !s.AllowPlaintext && !redisLoopback(u.Hostname()) {
+		if !s.AllowPlaintext && !outbound.IsLoopback(u.Hostname()) {
 			p.add("redis.url", "redis:// to a non-loopback host sends credentials and data in clear; use rediss:// or set redis.allow_plaintext")
 		}
 	default:
 		p.add("redis.url", "must start with redis:// or rediss://")
 	}
-}
-
-// redisLoopback reports whether host is this machine ("localhost" or a
-// loopback address), where plaintext never crosses a network.
-func redisLoopback(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }

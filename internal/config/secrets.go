@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rampartsec/rampart/internal/outbound"
 )
 
 // SecretsConfig configures the secrets store's rotation (SEC-2) and holds
@@ -327,7 +329,7 @@ func (s SecretsConfig) check(p *problems, c Config) {
 		case "webhook":
 			if !hasScheme(r.WebhookURL, "https://", "http://") {
 				p.add(f+".webhook_url", "must be an http(s) URL")
-			} else if u, err := url.Parse(r.WebhookURL); err != nil || u.Scheme == "http" && !c.Dev && !r.AllowInsecure && !isLoopback(u.Hostname()) {
+			} else if u, err := url.Parse(r.WebhookURL); err != nil || u.Scheme == "http" && !c.Dev && !r.AllowInsecure && !outbound.IsLoopback(u.Hostname()) {
 				p.add(f+".webhook_url", "must be https (or set allow_insecure) outside dev mode")
 			}
 			if v := r.WebhookSecret; !strings.HasPrefix(v, "whsec_") && !strings.HasPrefix(v, "${secret:") {
@@ -355,10 +357,6 @@ func (s SecretsConfig) check(p *problems, c Config) {
 			}
 		}
 	}
-}
-
-func isLoopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasPrefix(host, "127.")
 }
 
 // validSecretName mirrors secrets.ValidName (config does not import the

@@ -2,17 +2,16 @@ package mail
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/rampartsec/rampart/internal/fault"
+	"github.com/rampartsec/rampart/internal/outbound"
 )
 
 // TLS modes for SMTPConfig.TLS.
@@ -90,11 +89,7 @@ func NewSMTP(cfg SMTPConfig, log *slog.Logger) (*SMTP, error) {
 	port := cfg.Port
 	opts := []gomail.Option{
 		gomail.WithTimeout(timeout),
-		gomail.WithTLSConfig(&tls.Config{
-			ServerName: host,
-			MinVersion: tls.VersionTLS12,
-			RootCAs:    cfg.RootCAs,
-		}),
+		gomail.WithTLSConfig(outbound.TLSConfig(host, cfg.RootCAs)),
 	}
 	switch mode {
 	case TLSStartTLS:
@@ -111,11 +106,14 @@ func NewSMTP(cfg SMTPConfig, log *slog.Logger) (*SMTP, error) {
 		if port == 0 {
 			port = 25
 		}
-		if !isLoopback(host) && !cfg.AllowInsecure {
-			return nil, fault.New(fault.Invalid, "smtp_plaintext_refused",
-				"SMTP without TLS is only allowed to a loopback host unless explicitly allowed")
+		// TLS-3, checked here so a refused relay fails at start-up, and
+		// again by the dialer at every connection.
+		if err := outbound.CheckPlaintext(host, cfg.AllowInsecure); err != nil {
+			return nil, fault.Wrap(fault.Invalid, "smtp_plaintext_refused",
+				"SMTP without TLS is only allowed to a loopback host unless explicitly allowed", err)
 		}
-		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS),
+			gomail.WithDialContextFunc(outbound.Dialer{AllowPlaintext: cfg.AllowInsecure, Timeout: timeout}.DialContext))
 	default:
 		return nil, fault.New(fault.Invalid, "smtp_tls_invalid", `SMTP TLS mode must be "starttls", "tls" or "none"`)
 	}
@@ -138,16 +136,6 @@ func NewSMTP(cfg SMTPConfig, log *slog.Logger) (*SMTP, error) {
 		return nil, fault.Wrap(fault.Invalid, "smtp_config_invalid", "SMTP configuration is invalid", err)
 	}
 	return &SMTP{client: client, b: newBuilder(from, cfg.Now, cfg.Rand), log: orDiscard(log)}, nil
-}
-
-// isLoopback reports whether host names this machine without a resolver
-// being involved: "localhost" (RFC 6761 reserves it) or a loopback IP.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 // Send delivers m. Invalid messages are fault.Invalid; delivery failures

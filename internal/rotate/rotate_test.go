@@ -360,3 +360,26 @@ func TestWebhookRotator(t *testing.T) {
 		t.Fatal("short webhook secret accepted")
 	}
 }
+
+// Without a Client, the webhook rotator uses internal/outbound's: plaintext
+// to a remote receiver is refused at once (no retries, nothing dialled) and
+// the error does not quote the URL; loopback still works.
+func TestWebhookRotatorDefaultClientTLS3(t *testing.T) {
+	ctx := context.Background()
+	wh := &rotate.Webhook{URL: "http://192.0.2.1/hook?token=s3cr3t", Secret: whSecret, Retries: 3, Backoff: time.Hour}
+	start := time.Now()
+	err := wh.Set(ctx, secrets.Change{Secret: "x", Version: 1, Value: []byte("v")})
+	if err == nil || !strings.Contains(err.Error(), "TLS-3") || strings.Contains(err.Error(), "192.0.2.1") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("plaintext remote: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("refusal took %v: retried or dialled", time.Since(start))
+	}
+	key, err := rotate.NewWebhookKey(whSecret)
+	must(t, err)
+	rcv := &receiver{key: key}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	wh = &rotate.Webhook{URL: srv.URL, Secret: whSecret}
+	must(t, wh.Set(ctx, secrets.Change{Secret: "x", Version: 1, Value: []byte("v")}))
+}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampartsec/rampart/internal/outbound"
 	"github.com/rampartsec/rampart/internal/vault/secrets"
 )
 
@@ -37,7 +38,10 @@ import (
 type Webhook struct {
 	URL string
 	// Secret is "whsec_<base64>" (24 to 64 bytes), as for the audit webhook.
-	Secret  string
+	Secret string
+	// Client posts to URL; nil means internal/outbound's client with
+	// plaintext refused to non-loopback hosts (TLS-3). A caller whose
+	// configuration allows plaintext builds its own with outbound.Client.
 	Client  *http.Client
 	Retries int           // extra attempts, default 3
 	Backoff time.Duration // first retry delay, doubled each time; default 1s
@@ -109,7 +113,8 @@ func (w *Webhook) send(ctx context.Context, c secrets.Change, phase string, vers
 	}
 	client := w.Client
 	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
+		client = outbound.Client(outbound.Options{EnvironmentProxy: true}, 15*time.Second)
+		defer client.CloseIdleConnections()
 	}
 	now := w.Now
 	if now == nil {
@@ -144,6 +149,11 @@ func (w *Webhook) send(ctx context.Context, c secrets.Change, phase string, vers
 		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 		req.Header.Set("webhook-signature", SignWebhook(key, id, ts, body))
 		resp, err := client.Do(req)
+		if errors.Is(err, outbound.ErrPlaintextRefused) {
+			// Final: retrying cannot change the rule. The message, like
+			// the others here, does not quote the URL.
+			return fmt.Errorf("webhook rotator: %s: plaintext http to a non-loopback host is refused (TLS-3); use https or allow_insecure", phase)
+		}
 		if err != nil {
 			last = fmt.Errorf("webhook rotator: %s: request failed", phase)
 			continue

@@ -9,11 +9,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"strings"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -24,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rampartsec/rampart/internal/fault"
+	"github.com/rampartsec/rampart/internal/outbound"
 )
 
 // Config selects where spans go and how many are kept.
@@ -124,7 +123,7 @@ func newExporter(ctx context.Context, cfg Config) (*otlptrace.Exporter, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fault.Invalidf("invalid_otlp_endpoint", "the OTLP endpoint must not have a query or fragment")
 	}
-	if u.Scheme == "http" && !cfg.Insecure && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !cfg.Insecure && !outbound.IsLoopback(u.Hostname()) {
 		return nil, fault.Invalidf("insecure_otlp_transport",
 			"refusing plaintext trace export to the non-loopback host %q: use https, or allow insecure transport explicitly", u.Hostname())
 	}
@@ -141,16 +140,6 @@ func newExporter(ctx context.Context, cfg Config) (*otlptrace.Exporter, error) {
 		return nil, fault.Wrap(fault.Internal, "internal", "cannot create the trace exporter", err)
 	}
 	return exp, nil
-}
-
-// isLoopback reports whether host is a loopback address; "localhost" is
-// taken by name, without resolving it.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // redactedEndpoint is the endpoint as it may be logged: scheme and host.

@@ -3,18 +3,16 @@ package sink
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/rampartsec/rampart/internal/fault"
+	"github.com/rampartsec/rampart/internal/outbound"
 )
 
 // HTTPOptions configure an outbound HTTP client.
@@ -30,83 +28,38 @@ type HTTPOptions struct {
 	Timeout time.Duration
 }
 
-const defaultHTTPTimeout = 15 * time.Second
+const defaultHTTPTimeout = outbound.DefaultTimeout
 
 // maxDrain bounds how much of a response body is read (to reuse the
 // connection) and then discarded: a receiver cannot make us buffer much.
 const maxDrain = 64 << 10
 
-// NewHTTPClient validates endpoint and returns a client for it: TLS 1.2 or
-// later with verification, no redirects (a 3xx is a delivery failure, as the
-// Standard Webhooks spec advises, and following one could downgrade to
-// plaintext), and a transport that re-checks every request so the client
-// cannot be reused towards a plaintext remote host.
+// NewHTTPClient validates endpoint and returns internal/outbound's client
+// for it (TLS-3): TLS 1.2 or later with verification, every request
+// re-checked so the client cannot be reused towards a plaintext remote
+// host, and no redirects (a 3xx is a delivery failure, as the Standard
+// Webhooks spec advises, and following one could downgrade to plaintext).
 func NewHTTPClient(endpoint string, o HTTPOptions) (*http.Client, *url.URL, error) {
 	u, err := checkEndpoint(endpoint, o.AllowInsecure)
 	if err != nil {
 		return nil, nil, err
 	}
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = defaultHTTPTimeout
-	}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs},
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		MaxIdleConns:          4,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
-	}
-	return &http.Client{
-		Transport: &policyTransport{next: tr, allowInsecure: o.AllowInsecure},
-		Timeout:   timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}, u, nil
+	c := outbound.Client(outbound.Options{AllowPlaintext: o.AllowInsecure, RootCAs: o.RootCAs, EnvironmentProxy: true}, o.Timeout)
+	return c, u, nil
 }
 
-// checkEndpoint parses an http(s) URL and applies the plaintext policy. Its
+// checkEndpoint parses an http(s) URL and applies the plaintext rule. Its
 // errors never quote the URL: incoming-webhook URLs (Slack's, for one) carry
 // their secret in the path.
 func checkEndpoint(endpoint string, allowInsecure bool) (*url.URL, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fault.New(fault.Invalid, "endpoint_invalid", "endpoint must be an absolute http(s) URL")
-	}
-	if u.Scheme == "http" && !allowInsecure && !isLoopback(u.Hostname()) {
-		return nil, fault.New(fault.Invalid, "endpoint_insecure", "plaintext http to a non-loopback host is refused; use https or allow insecure explicitly")
+	u, err := outbound.ParseURL(endpoint, allowInsecure)
+	switch {
+	case errors.Is(err, outbound.ErrPlaintextRefused):
+		return nil, fault.Wrap(fault.Invalid, "endpoint_insecure", "plaintext http to a non-loopback host is refused; use https or allow insecure explicitly", err)
+	case err != nil:
+		return nil, fault.Wrap(fault.Invalid, "endpoint_invalid", "endpoint must be an absolute http(s) URL", err)
 	}
 	return u, nil
-}
-
-// isLoopback reports whether host is "localhost" or a loopback address.
-// Names other than localhost are not resolved: the answer must not depend on
-// DNS, which an attacker may influence.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-type policyTransport struct {
-	next          http.RoundTripper
-	allowInsecure bool
-}
-
-func (t *policyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme == "http" && !t.allowInsecure && !isLoopback(r.URL.Hostname()) {
-		if r.Body != nil {
-			r.Body.Close()
-		}
-		return nil, fault.New(fault.Invalid, "endpoint_insecure", "plaintext http to a non-loopback host is refused")
-	}
-	return t.next.RoundTrip(r)
 }
 
 // Endpoint is a validated outbound HTTP endpoint with its client: the one

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rampartsec/rampart/internal/audit"
 	"github.com/rampartsec/rampart/internal/fault"
+	"github.com/rampartsec/rampart/internal/outbound"
 )
 
 // SyslogConfig configures a Syslog target.
@@ -56,10 +57,13 @@ type Syslog struct {
 	name      string
 	addr      string
 	tlsConfig *tls.Config // nil: plaintext
-	hostname  string
-	appName   string
-	sdID      string
-	timeout   time.Duration
+	// allowPlaintext is SyslogConfig.AllowInsecure: the dialer applies the
+	// TLS-3 rule again at each connection.
+	allowPlaintext bool
+	hostname       string
+	appName        string
+	sdID           string
+	timeout        time.Duration
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -86,10 +90,11 @@ func NewSyslog(cfg SyslogConfig) (*Syslog, error) {
 		timeout:  cfg.Timeout,
 	}
 	if u.Scheme == "tls" {
-		s.tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs, ServerName: u.Hostname()}
-	} else if !cfg.AllowInsecure && !isLoopback(u.Hostname()) {
-		return nil, fault.New(fault.Invalid, "endpoint_insecure", "plaintext syslog to a non-loopback host is refused; use tls:// or allow insecure explicitly")
+		s.tlsConfig = outbound.TLSConfig(u.Hostname(), cfg.RootCAs)
+	} else if err := outbound.CheckPlaintext(u.Host, cfg.AllowInsecure); err != nil {
+		return nil, fault.Wrap(fault.Invalid, "endpoint_insecure", "plaintext syslog to a non-loopback host is refused; use tls:// or allow insecure explicitly", err)
 	}
+	s.allowPlaintext = cfg.AllowInsecure
 	if s.name == "" {
 		s.name = "syslog"
 	}
@@ -168,13 +173,14 @@ func (s *Syslog) closeLocked() {
 	}
 }
 
+// dial connects through internal/outbound: TLS verified with its
+// configuration, plaintext only under its rule.
 func (s *Syslog) dial(ctx context.Context) (net.Conn, error) {
 	if s.tlsConfig != nil {
 		d := &tls.Dialer{Config: s.tlsConfig}
 		return d.DialContext(ctx, "tcp", s.addr)
 	}
-	var d net.Dialer
-	return d.DialContext(ctx, "tcp", s.addr)
+	return outbound.Dialer{AllowPlaintext: s.allowPlaintext}.DialContext(ctx, "tcp", s.addr)
 }
 
 // alive probes a connection the receiver should never write to: a read

@@ -1,14 +1,10 @@
 package tlsconf
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"io"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -123,58 +119,3 @@ func TestRedirectHandler(t *testing.T) {
 		})
 	}
 }
-
-func TestOutbound(t *testing.T) {
-	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
-	defer plain.Close()
-	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
-	defer secure.Close()
-	pool := x509.NewCertPool()
-	pool.AddCert(secure.Certificate())
-	tests := []struct {
-		name    string
-		opts    OutboundOptions
-		url     string
-		wantErr error // nil: success; errAny: some error
-	}{
-		{"plaintext to loopback allowed", OutboundOptions{}, plain.URL, nil},
-		{"plaintext to a remote address refused", OutboundOptions{}, "http://192.0.2.1:81/", ErrPlaintextRefused},
-		{"plaintext to a remote name refused", OutboundOptions{}, "http://example.com/", ErrPlaintextRefused},
-		{"https with an unknown CA refused", OutboundOptions{}, secure.URL, errAny},
-		{"https with the right CA", OutboundOptions{RootCAs: pool}, secure.URL, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tr := Outbound(tt.opts)
-			defer tr.CloseIdleConnections()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, "GET", tt.url, nil)
-			resp, err := tr.RoundTrip(req)
-			if resp != nil {
-				resp.Body.Close()
-			}
-			switch {
-			case tt.wantErr == nil && err != nil:
-				t.Fatalf("unexpected error %v", err)
-			case tt.wantErr == errAny && err == nil:
-				t.Fatal("expected an error")
-			case tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
-				t.Fatalf("error %v, want %v", err, tt.wantErr)
-			}
-		})
-	}
-	for addr, want := range map[string]bool{"127.0.0.1:6379": true, "[::1]:5432": true, "localhost:25": true, "db.internal:5432": false, "10.0.0.5:6379": false} {
-		if got := CheckPlaintext(addr, false) == nil; got != want {
-			t.Errorf("CheckPlaintext(%s) ok=%v, want %v", addr, got, want)
-		}
-	}
-	if _, err := (Dialer{}).DialContext(context.Background(), "tcp", "192.0.2.1:6379"); !errors.Is(err, ErrPlaintextRefused) {
-		t.Errorf("Dialer: %v", err)
-	}
-	if _, err := net.Dial("tcp", strings.TrimPrefix(plain.URL, "http://")); err != nil {
-		t.Fatal(err)
-	}
-}
-
-var errAny = errors.New("any error")

@@ -241,8 +241,8 @@ type Deps struct {
 	Rand   io.Reader
 	// RootCAs verifies providers' certificates; nil = system roots.
 	RootCAs *x509.CertPool
-	// Transport, if set, replaces the default outbound transport (tests,
-	// or a shared outbound helper); the plaintext policy still wraps it.
+	// Transport, if set, replaces internal/outbound's transport (tests);
+	// the TLS-3 rule (outbound.Guard) still wraps it.
 	Transport http.RoundTripper
 	// Alert raises a security alert (a revocation that never succeeded).
 	Alert func(ctx context.Context, e audit.Event)

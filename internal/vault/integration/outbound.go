@@ -2,21 +2,19 @@ package integration
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/rampartsec/rampart/internal/fault"
+	"github.com/rampartsec/rampart/internal/outbound"
 )
 
 // maxBody bounds what is read of a provider's answer.
@@ -29,46 +27,19 @@ type provider struct {
 	oauth  *oauth2.Config
 }
 
-// checkURL parses an endpoint and applies TLS-3: https, or http only to a
-// loopback host unless the provider explicitly allows plaintext. Errors
-// never quote the URL. The rule lives here until a shared outbound helper
-// exists that this package may import (internal/gateway is above vault).
+// checkURL parses an endpoint and applies TLS-3 (internal/outbound): https,
+// or http only to a loopback host unless the provider explicitly allows
+// plaintext. Credentials in the URL are refused too. Errors never quote
+// the URL.
 func checkURL(raw string, allowInsecure bool) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil {
+	u, err := outbound.ParseURL(raw, allowInsecure)
+	switch {
+	case errors.Is(err, outbound.ErrPlaintextRefused):
+		return nil, errors.New("plaintext http to a non-loopback host is refused (TLS-3); use https or allow_insecure_http")
+	case err != nil || u.User != nil:
 		return nil, errors.New("must be an absolute http(s) URL without user information")
 	}
-	if u.Scheme == "http" && !allowInsecure && !isLoopback(u.Hostname()) {
-		return nil, errors.New("plaintext http to a non-loopback host is refused (TLS-3); use https or allow_insecure_http")
-	}
 	return u, nil
-}
-
-// isLoopback reports whether host is "localhost" or a loopback address,
-// without resolving names (DNS must not decide a security rule).
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// policyTransport re-checks every request, so the client cannot be turned
-// towards a plaintext remote host by a redirect or a later change.
-type policyTransport struct {
-	next          http.RoundTripper
-	allowInsecure bool
-}
-
-func (t *policyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme != "https" && !(r.URL.Scheme == "http" && (t.allowInsecure || isLoopback(r.URL.Hostname()))) {
-		if r.Body != nil {
-			r.Body.Close()
-		}
-		return nil, fault.New(fault.Invalid, "endpoint_insecure", "plaintext http to a non-loopback host is refused")
-	}
-	return t.next.RoundTrip(r)
 }
 
 func (s *Service) newProvider(p Provider) (*provider, error) {
@@ -78,26 +49,16 @@ func (s *Service) newProvider(p Provider) (*provider, error) {
 	if len(p.Scopes) == 0 {
 		return nil, errors.New("declares no allowed scopes (INT-2 needs every provider to declare them)")
 	}
-	var next http.RoundTripper = s.d.Transport
-	if next == nil {
-		next = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.d.RootCAs},
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: s.cfg.HTTPTimeout,
-			MaxIdleConns:          8,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
-		}
+	// The shared outbound client: TLS 1.2+ verified, plaintext only as
+	// allowed, every request re-checked, and a provider's redirect not
+	// followed (it could lead to plaintext or elsewhere with the client's
+	// credentials).
+	client := outbound.Client(outbound.Options{AllowPlaintext: p.AllowInsecureHTTP, RootCAs: s.d.RootCAs, EnvironmentProxy: true},
+		s.cfg.HTTPTimeout)
+	if s.d.Transport != nil {
+		client.Transport = outbound.Guard(s.d.Transport, p.AllowInsecureHTTP)
 	}
-	out := &provider{Provider: p, client: &http.Client{
-		Transport: &policyTransport{next: next, allowInsecure: p.AllowInsecureHTTP},
-		Timeout:   s.cfg.HTTPTimeout,
-		// A provider's redirect is not followed: it could lead to
-		// plaintext or elsewhere with the client's credentials.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	out := &provider{Provider: p, client: client}
 	switch p.Kind {
 	case KindOAuth2:
 		for _, e := range []struct{ name, v string }{{"auth_url", p.AuthURL}, {"token_url", p.TokenURL}} {
