@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,7 +93,7 @@ func (a *App) buildGateway(ctx context.Context) error {
 		MaxInFlight: gc.MaxInFlight, MaxInFlightPerUpstream: gc.MaxInFlightPerUpstream, UpstreamTimeout: gc.UpstreamTimeout,
 		IPLimit: a.gatewayIPPolicy(), RampartPaths: rampartPaths, SignInPath: "/signin",
 	}, gateway.Deps{
-		Rampart: a.Handler, Auth: &edgeAuth{a: a, emails: map[string]cachedEmail{}}, Signer: a.edgeSigner, WAF: wafHook,
+		Rampart: a.Handler, Auth: a.newEdgeAuth(), Signer: a.edgeSigner, WAF: wafHook,
 		Limiter: limiter, ClientIP: a.gatewayClientIP(), TrustedPeer: a.gatewayTrustedPeer(), IPPermit: a.gatewayIPPermit(),
 		Propagator: a.Tracing.Propagator(), Audit: a.Audit, Log: a.Log, Metrics: a.Metrics, Now: a.now, Rand: a.rand,
 	})
@@ -128,9 +129,20 @@ func (a *App) wafConfig() waf.Config {
 		InboundThreshold: c.InboundThreshold, OutboundThreshold: c.OutboundThreshold,
 		RequestBodyLimit: int64(c.RequestBodyLimit), RequestBodyInMemoryLimit: int64(c.RequestBodyInMemoryLimit),
 		BodyLimitAction: c.BodyLimitAction, InspectResponses: c.InspectResponses, ResponseBodyLimit: int64(c.ResponseBodyLimit),
-		ExcludeRules: c.RuleIDs(), SkipExtensions: c.SkipExtensions, Directives: c.Directives,
+		ExcludeRules: c.RuleIDs(), SkipExtensions: c.SkipExtensions, AllowedMethods: c.AllowedMethods,
+		Directives: oauthWAFExclusions + c.Directives,
 	}
 }
+
+// oauthWAFExclusions exempt the redirect parameters of Rampart's OAuth
+// endpoints from the CRS's remote-file-inclusion and SSRF rules (931100
+// IP-address URL, 934110 loopback or metadata address): a native app's
+// redirect URI is http://127.0.0.1:port/… (RFC 8252 §7.3), and these
+// values are never fetched, only compared exactly with the client's
+// registered URIs. Every other rule still inspects them, and the
+// exclusion holds only under /oauth2/.
+const oauthWAFExclusions = `SecRule REQUEST_FILENAME "@beginsWith /oauth2/" "id:200010,phase:1,pass,t:none,nolog,ctl:ruleRemoveTargetById=931100;ARGS:redirect_uri,ctl:ruleRemoveTargetById=934110;ARGS:redirect_uri,ctl:ruleRemoveTargetById=931100;ARGS:post_logout_redirect_uri,ctl:ruleRemoveTargetById=934110;ARGS:post_logout_redirect_uri"
+`
 
 // gatewayWAF compiles the WAF once for the process and adapts it to the
 // gateway's WAF hook; every route shares the compiled rules.
@@ -342,11 +354,16 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(addr, addr.BitLen()), nil
 }
 
-// edgeAuth is the gateway's Authenticator: the same credentials Rampart's
-// own API accepts (session cookie, API key), checked by the identity and
-// tenancy services, and authorization by the tenancy service's check.
+// edgeAuth is the gateway's Authenticator: the credentials Rampart's own
+// API accepts (session cookie, API key, access token), checked by the
+// identity and tenancy services and the API's token checker, and
+// authorization by the tenancy service's check, narrowed by a token's
+// permissions.
 type edgeAuth struct {
-	a      *App
+	a *App
+	// tokens checks Rampart access tokens with the API's rules (nil when
+	// signing is off: no token is accepted).
+	tokens *web.TokenChecker
 	mu     sync.Mutex
 	emails map[string]cachedEmail
 }
@@ -364,10 +381,13 @@ func (e *edgeAuth) Authenticate(w http.ResponseWriter, r *http.Request) (*gatewa
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, ok := strings.Cut(h, " ")
 		cred = strings.TrimSpace(cred)
-		if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" || len(cred) > 512 {
+		if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" || len(cred) > maxEdgeBearer {
 			return nil, fault.New(fault.Unauthenticated, "bearer_invalid", "invalid bearer credential")
 		}
 		if !strings.HasPrefix(cred, apiKeyPrefix) {
+			if e.tokens.Accepts(cred) {
+				return e.tokenIdentity(ctx, cred)
+			}
 			return nil, fault.New(fault.Unauthenticated, "bearer_invalid", "unsupported bearer credential")
 		}
 		p, err := e.a.Tenancy.AuthenticateAPIKey(ctx, cred, peerIP(r))
@@ -394,6 +414,42 @@ func (e *edgeAuth) Authenticate(w http.ResponseWriter, r *http.Request) (*gatewa
 		id.AMR = append(id.AMR, "mfa")
 	}
 	id.Email = e.email(ctx, s.UserID)
+	return id, nil
+}
+
+func (a *App) newEdgeAuth() *edgeAuth {
+	e := &edgeAuth{a: a, emails: map[string]cachedEmail{}}
+	if d := a.tokenWebDeps(); d.Verifier != nil {
+		e.tokens = web.NewTokenChecker(d, a.now)
+	}
+	return e
+}
+
+// maxEdgeBearer bounds a bearer credential before any work is done on it
+// (access tokens are the longest: a JWS with permission lists).
+const maxEdgeBearer = 8 << 10
+
+// tokenIdentity is the identity of a Rampart access token. A user token
+// keeps its session and amr (a route's MFA policy honours the sign-in's
+// second factor); a client-credentials token is its client, bound to the
+// client's workspace and permissions.
+func (e *edgeAuth) tokenIdentity(ctx context.Context, cred string) (*gateway.Identity, error) {
+	t, err := e.tokens.Check(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	id := &gateway.Identity{Method: "access_token", ClientID: t.ClientID, AMR: t.AMR, MFA: t.MFA(), Permissions: t.Permissions}
+	if t.SessionID == "" {
+		id.Subject = "client:" + t.ClientID
+		id.KeyWorkspace = t.Workspace
+		id.MFA = false
+		if id.Permissions == nil {
+			id.Permissions = []string{} // a client holds only what it was given
+		}
+		return id, nil
+	}
+	id.Subject, id.SessionID = t.Subject, t.SessionID
+	id.Email = e.email(ctx, t.Subject)
 	return id, nil
 }
 
@@ -428,10 +484,30 @@ func (e *edgeAuth) principal(ctx context.Context, id *gateway.Identity) (tenancy
 		}
 		return tenancy.Principal{APIKey: k}, nil
 	}
-	return tenancy.Principal{UserID: id.Subject, SessionID: id.SessionID, MFA: id.MFA}, nil
+	// A token is never an MFA principal for tenancy, as on Rampart's API
+	// (web.tokenPrincipal): admin-only permissions need a real session.
+	mfa := id.MFA && id.Method != "access_token"
+	return tenancy.Principal{UserID: id.Subject, SessionID: id.SessionID, MFA: mfa}, nil
 }
 
+// Token refusals at the edge, as authorization reasons.
+const (
+	reasonTokenPermission = "token_permission_missing"
+	reasonTokenWorkspace  = "token_workspace_mismatch"
+)
+
 func (e *edgeAuth) Authorize(ctx context.Context, id *gateway.Identity, ws, perm string) gateway.Decision {
+	if id.Permissions != nil && !slices.Contains(id.Permissions, perm) {
+		return gateway.Decision{Reason: reasonTokenPermission}
+	}
+	if id.Method == "access_token" && id.SessionID == "" {
+		// A service client acts only in its own workspace, with the
+		// permissions it carries (checked above).
+		if ws != id.KeyWorkspace {
+			return gateway.Decision{Reason: reasonTokenWorkspace}
+		}
+		return gateway.Decision{Allowed: true, Reason: "token_permission"}
+	}
 	p, err := e.principal(ctx, id)
 	if err != nil {
 		return gateway.Decision{Reason: tenancy.ReasonUnavailable}
@@ -441,7 +517,7 @@ func (e *edgeAuth) Authorize(ctx context.Context, id *gateway.Identity, ws, perm
 }
 
 func (e *edgeAuth) Roles(ctx context.Context, id *gateway.Identity, ws string) []string {
-	if id.APIKeyID != "" || ws == "" {
+	if id.APIKeyID != "" || ws == "" || (id.Method == "access_token" && id.SessionID == "") {
 		return nil
 	}
 	m, err := e.a.Store.Member(ctx, ws, id.Subject)
@@ -587,9 +663,30 @@ func (a *App) checkOutbound(ctx context.Context) trust.Result {
 			plainRoutes++
 		}
 	}
+	// Every outbound caller goes through internal/outbound (archtest
+	// forbids building a transport elsewhere); what this configuration
+	// explicitly lets go out in plaintext is counted here.
+	c := a.Config
+	other := 0
+	if c.Mail.SMTP.Host != "" && c.Mail.SMTP.TLS == "none" && c.Mail.SMTP.AllowInsecure {
+		other++
+	}
+	if c.Audit.SyslogAddress != "" && c.Audit.SyslogAllowInsecure {
+		other++
+	}
+	for _, p := range c.Integrations.Providers {
+		if p.AllowInsecureHTTP {
+			other++
+		}
+	}
+	for _, p := range c.Secrets.Policies {
+		if p.AllowInsecure {
+			other++
+		}
+	}
 	return trust.Result{Status: trust.Passing,
-		Evidence: fmt.Sprintf("the outbound helper refused plaintext to 192.0.2.1 before dialling and verifies TLS 1.2+; gateway upstreams use it (%d route(s) explicitly allow plaintext). Other outbound clients adopt it one by one", plainRoutes),
-		Data:     map[string]any{"plaintext_allowed_routes": plainRoutes}}
+		Evidence: fmt.Sprintf("the outbound helper refused plaintext to 192.0.2.1 before dialling and verifies TLS 1.2+; gateway upstreams, audit sinks, mail, integrations and secret rotators use it; explicit plaintext allowances: %d gateway route(s), %d other caller(s)", plainRoutes, other),
+		Data:     map[string]any{"plaintext_allowed_routes": plainRoutes, "plaintext_allowed_other": other}}
 }
 
 // testSSLSummary is what .ci/testssl.sh writes.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +18,12 @@ import (
 	"github.com/rampartsec/rampart/client"
 	"github.com/rampartsec/rampart/internal/audit"
 	"github.com/rampartsec/rampart/internal/config"
+	"github.com/rampartsec/rampart/internal/oauth"
 	"github.com/rampartsec/rampart/internal/store"
 	"github.com/rampartsec/rampart/internal/store/storetest"
 	"github.com/rampartsec/rampart/internal/tenancy"
 	"github.com/rampartsec/rampart/internal/trust"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // upstreamApp is the customer's app in these tests: it records what it
@@ -164,6 +167,8 @@ func gatewayWalk(t *testing.T, s *server, up *upstreamApp) {
 			}
 		})
 	}
+
+	checkEdgeTokens(t, s, ws.ID, other.ID, get)
 
 	// The upstream got an identity assertion, not a client's forgery, and
 	// the headers of a proxy, not the client's.
@@ -333,5 +338,66 @@ func TestTLSListenerRefusesWeakHandshakes(t *testing.T) {
 				conn.Close()
 			}
 		})
+	}
+}
+
+// checkEdgeTokens: Rampart access tokens are accepted at the edge (APP-7)
+// with the API's rules, bound to the service client's workspace and
+// permissions; a tampered or revoked token is refused.
+func checkEdgeTokens(t *testing.T, s *server, wsID, otherID string, get func(*http.Client, string, map[string]string) (*http.Response, string)) {
+	t.Helper()
+	ctx := context.Background()
+	op := oauth.Actor{Type: audit.ActorOperator, ID: "test"}
+	var revoke func(tok string)
+	token := func(perms ...string) string {
+		t.Helper()
+		cl, secret, err := s.app.OAuth.CreateClient(ctx, op, wsID, oauth.ClientSpec{Name: "edge worker",
+			GrantTypes: []string{"client_credentials"}, Permissions: perms, Scopes: []string{"jobs"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newOIDCEnv(t, s, cl.ID, secret)
+		cc := clientcredentials.Config{ClientID: cl.ID, ClientSecret: secret, TokenURL: e.prov.Endpoint().TokenURL, Scopes: []string{"jobs"}}
+		tok, err := cc.Token(e.ctx)
+		if err != nil {
+			t.Fatalf("client credentials: %v", err)
+		}
+		revoke = func(tok string) {
+			res, b := e.postForm(t, "/oauth2/revoke", url.Values{"token": {tok}}, [2]string{cl.ID, secret})
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("revoke: %d %s", res.StatusCode, b)
+			}
+		}
+		return tok.AccessToken
+	}
+	content := token("content.read")
+	docs := token("docs.read") // last: revoke is this client's
+	tampered := docs[:len(docs)-4] + map[bool]string{true: "AAAA", false: "BBBB"}[!strings.HasSuffix(docs, "AAAA")]
+	anon := s.client(t, false)
+	bearer := func(tok string) map[string]string {
+		return map[string]string{"Authorization": "Bearer " + tok, "Accept": "application/json"}
+	}
+	for _, tt := range []struct {
+		name, path, tok string
+		want            int
+	}{
+		{"token with the route's permission", "/app/ws/" + wsID + "/doc", docs, 200},
+		{"token on an authenticated route", "/app/members/x", docs, 200},
+		{"token in another workspace", "/app/ws/" + otherID + "/doc", docs, 403},
+		{"token without the route's permission", "/app/ws/" + wsID + "/doc", content, 403},
+		{"tampered token", "/app/ws/" + wsID + "/doc", tampered, 401},
+		{"tampered token on an anonymous route", "/app/public/x", tampered, 401},
+	} {
+		t.Run("edge "+tt.name, func(t *testing.T) {
+			res, body := get(anon, tt.path, bearer(tt.tok))
+			if res.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d: %s", res.StatusCode, tt.want, body)
+			}
+		})
+	}
+	// Revoked (RFC 7009) is refused at the edge at once.
+	revoke(docs)
+	if res, body := get(anon, "/app/ws/"+wsID+"/doc", bearer(docs)); res.StatusCode != 401 {
+		t.Fatalf("revoked token at the edge: %d %s", res.StatusCode, body)
 	}
 }

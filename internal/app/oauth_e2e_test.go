@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -27,6 +26,9 @@ import (
 	"github.com/rampartsec/rampart/internal/store"
 	"github.com/rampartsec/rampart/internal/store/storetest"
 )
+
+// nativeRedirect is a native app's loopback redirect (RFC 8252 §7.3).
+const nativeRedirect = "http://127.0.0.1:8765/cb"
 
 const (
 	rpRedirect = "https://rp.example/callback"
@@ -533,20 +535,30 @@ func oauthFlow(t *testing.T, s *server) {
 	if len(list.Clients) != 1 || list.Clients[0]["client_secret"] != nil {
 		t.Fatalf("client list: %v", list)
 	}
-	// Deleting the client ends its tokens at once.
-	// (In process: the gateway's WAF currently refuses DELETE, see docs/OAUTH.md.)
-	del := httptest.NewRequest(http.MethodDelete, s.base+"/v1/workspaces/"+ws.ID+"/oauth/clients/"+created.Client.ID, nil)
-	baseURL, _ := url.Parse(s.base)
-	for _, ck := range c.Jar.Cookies(baseURL) {
-		del.AddCookie(ck)
-	}
-	rec := httptest.NewRecorder()
-	s.app.Handler.ServeHTTP(rec, del)
-	if rec.Code != http.StatusNoContent {
-		t.Fatalf("delete client: %d %s", rec.Code, rec.Body)
-	}
+	// Deleting the client ends its tokens at once (through the listener,
+	// so through the gateway's WAF, which lets the API's DELETE pass).
+	call(t, c, "DELETE", s.base+"/v1/workspaces/"+ws.ID+"/oauth/clients/"+created.Client.ID, nil, http.StatusNoContent, nil)
 	if m := e.introspect(t, st.AccessToken, basic); m["active"] != false {
 		t.Fatalf("token of a deleted client: %v", m)
+	}
+
+	// A native app (RFC 8252): public client, loopback IP redirect. The
+	// WAF does not take the redirect URI for an inclusion attack.
+	native, _, err := s.app.OAuth.CreateClient(ctx, op, "", oauth.ClientSpec{Name: "CLI", Public: true, FirstParty: true,
+		RedirectURIs: []string{nativeRedirect}, Scopes: []string{"openid"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.signIn(t, email)
+	nc := oauth2.Config{ClientID: native.ID, Endpoint: e.prov.Endpoint(), RedirectURL: nativeRedirect, Scopes: []string{oidc.ScopeOpenID}}
+	pkce = oauth2.GenerateVerifier()
+	nres, nbody := e.get(t, nc.AuthCodeURL("state-native0000", oauth2.S256ChallengeOption(pkce), oidc.Nonce("nonce-native0000")))
+	nloc, _ := url.Parse(nres.Header.Get("Location"))
+	if nres.StatusCode != http.StatusFound && nres.StatusCode != http.StatusSeeOther || nloc == nil || !strings.HasPrefix(nloc.String(), nativeRedirect+"?") {
+		t.Fatalf("native authorize: %d %q %s", nres.StatusCode, nres.Header.Get("Location"), nbody)
+	}
+	if _, err := nc.Exchange(e.ctx, nloc.Query().Get("code"), oauth2.VerifierOption(pkce)); err != nil {
+		t.Fatalf("native exchange: %v", err)
 	}
 
 	// RP-initiated logout ends the session and returns to the registered URI.

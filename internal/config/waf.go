@@ -30,6 +30,10 @@ type WAFConfig struct {
 	// SkipExtensions: bodiless GET/HEAD requests with no query for paths with
 	// these extensions are not inspected. Empty inspects everything.
 	SkipExtensions []string `yaml:"skip_extensions"`
+	// AllowedMethods are the HTTP methods the CRS lets through (rule
+	// 911100). The CRS's own default (GET HEAD POST OPTIONS) would block
+	// the PUT, PATCH and DELETE of Rampart's API and of most apps.
+	AllowedMethods []string `yaml:"allowed_methods"`
 	// Directives is extra SecLang appended after the CRS.
 	Directives string `yaml:"directives"`
 }
@@ -46,6 +50,7 @@ func defaultWAF() WAFConfig {
 		BodyLimitAction:          "reject",
 		ResponseBodyLimit:        512 << 10,
 		ExcludeRules:             []string{},
+		AllowedMethods:           []string{"GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"},
 		SkipExtensions: []string{".css", ".js", ".mjs", ".map", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif",
 			".ico", ".svg", ".woff", ".woff2", ".ttf", ".otf"},
 	}
@@ -95,6 +100,11 @@ func (s WAFConfig) check(p *problems, c Config) {
 	for _, r := range s.ExcludeRules {
 		if n, err := strconv.Atoi(strings.TrimSpace(r)); err != nil || n <= 0 {
 			p.add("waf.exclude_rules", "%q is not a rule id", r)
+		}
+	}
+	for _, m := range s.AllowedMethods {
+		if m == "" || len(m) > 20 || strings.ToUpper(m) != m || strings.Trim(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+			p.add("waf.allowed_methods", "%q is not an HTTP method name (upper-case letters)", m)
 		}
 	}
 	for _, e := range s.SkipExtensions {

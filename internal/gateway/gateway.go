@@ -177,6 +177,12 @@ type Identity struct {
 	AMR          []string
 	// Method is "session", "api_key" or "access_token".
 	Method string
+	// ClientID is the OAuth client of an access token.
+	ClientID string
+	// Permissions, when not nil, narrow an access token to this list
+	// (service clients, user tokens narrowed at issue): a route
+	// permission outside it is refused whatever the subject's roles.
+	Permissions []string
 }
 
 // Decision is an authorization answer.

@@ -108,7 +108,10 @@ func newServer(d Deps) *server {
 		pages: mustPages(), traces: newHTTPTracer(d.Tracing), recordAPI: d.RecordAPICalls,
 		apiAudit: make(chan struct{}, maxAPIAuditInFlight), auditLog: d.AuditLog,
 	}
-	s.tokenWeb = newTokenWeb(d.TokenDeps)
+	if d.TokenDeps.SessionLive == nil && d.Identity != nil {
+		d.TokenDeps.SessionLive = sessionFromList(d.Identity, d.Now)
+	}
+	s.tokenWeb = newTokenWeb(d.TokenDeps, d.Now)
 	s.oauthWeb = newOAuthWeb(d.OAuthDeps)
 	s.vaultWeb = newVaultWeb(d.VaultDeps)
 	s.secretsWeb = newSecretsWeb(d.SecretsDeps)

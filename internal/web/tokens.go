@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,17 +70,115 @@ type TokenDeps struct {
 // tokenWeb is this feature's part of the server.
 type tokenWeb struct {
 	tok     TokenDeps
-	clients *clientCache
+	checker *TokenChecker
 }
 
-func newTokenWeb(d TokenDeps) tokenWeb {
+func newTokenWeb(d TokenDeps, now func() time.Time) tokenWeb {
+	d = d.withDefaults()
+	return tokenWeb{tok: d, checker: NewTokenChecker(d, now)}
+}
+
+func (d TokenDeps) withDefaults() TokenDeps {
 	if d.MaxAccessTTL <= 0 || d.MaxAccessTTL > maxAccessTokenTTL {
 		d.MaxAccessTTL = maxAccessTokenTTL
 	}
 	if d.JWKSMaxAge <= 0 {
 		d.JWKSMaxAge = 5 * time.Minute
 	}
-	return tokenWeb{tok: d, clients: &clientCache{m: map[string]clientEntry{}}}
+	return d
+}
+
+// AccessToken is what a verified access token says, for the callers that
+// act on it: Rampart's API and the gateway's edge (APP-7).
+type AccessToken struct {
+	Subject   string // the user, or the client for client credentials
+	SessionID string // empty for a client-credentials token
+	ClientID  string
+	Workspace string // a service client's workspace
+	Scope     string
+	// Permissions, when not nil, narrow what the token may do to this
+	// list (service clients, and user tokens narrowed at issue).
+	Permissions []string
+	AMR         []string
+}
+
+// MFA reports whether the token's sign-in used a second factor.
+func (t *AccessToken) MFA() bool {
+	return slices.Contains(t.AMR, "mfa")
+}
+
+// TokenChecker verifies access tokens with the rules of SES-2: signature,
+// typ, issuer, audience, lifetime, revocation (token or grant), client,
+// and for user tokens a session that still lives. One checker serves the
+// API and the edge, so a token refused by one is refused by the other.
+type TokenChecker struct {
+	tok     TokenDeps
+	clients *clientCache
+	now     func() time.Time
+}
+
+// NewTokenChecker returns a checker; d.Verifier nil means no token is
+// ever accepted, and d.SessionLive nil refuses every user token (fail
+// closed: a session that cannot be looked up is not live).
+func NewTokenChecker(d TokenDeps, now func() time.Time) *TokenChecker {
+	return &TokenChecker{tok: d.withDefaults(), clients: &clientCache{m: map[string]clientEntry{}}, now: now}
+}
+
+// Accepts reports whether a bearer credential has the shape of an access
+// token and tokens are on: the cheap test that routes a bearer to Check.
+func (c *TokenChecker) Accepts(cred string) bool {
+	return c != nil && c.tok.Verifier != nil && len(cred) <= maxTokenBearerLen && looksLikeJWS(cred)
+}
+
+// Check verifies cred. A token that is not valid, expired, revoked, of a
+// disabled client or of a gone session gives errTokenInvalid
+// (Unauthenticated); a lookup that fails gives Unavailable.
+func (c *TokenChecker) Check(ctx context.Context, cred string) (*AccessToken, error) {
+	if c == nil || c.tok.Verifier == nil {
+		return nil, errTokenInvalid
+	}
+	var cl accessClaims
+	if err := c.tok.Verifier.Verify(cred, AccessTokenType, &cl); err != nil {
+		return nil, errTokenInvalid
+	}
+	if !claimsValid(&cl, c.tok, c.now()) {
+		return nil, errTokenInvalid
+	}
+	if c.tok.TokenRevoked != nil {
+		revoked, err := c.tok.TokenRevoked(ctx, cl.Jti, cl.Grant)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, "unavailable", "cannot check the token's revocation", err)
+		}
+		if revoked {
+			return nil, errTokenInvalid
+		}
+	}
+	if c.tok.ClientActive != nil {
+		ok, err := c.clients.active(ctx, cl.ClientID, c.now(), c.tok.ClientActive)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, "unavailable", "cannot check the token's client", err)
+		}
+		if !ok {
+			return nil, errTokenInvalid
+		}
+	}
+	if cl.Sid != "" {
+		if c.tok.SessionLive == nil {
+			return nil, errTokenInvalid
+		}
+		sess, err := c.tok.SessionLive(ctx, cl.Sub, cl.Sid)
+		if err == nil && sess == nil {
+			err = fault.ErrNotFound
+		}
+		if err != nil {
+			if fault.Is(err, fault.NotFound) || fault.Is(err, fault.Unauthenticated) {
+				return nil, errTokenInvalid
+			}
+			return nil, err
+		}
+	}
+	return &AccessToken{Subject: cl.Sub, SessionID: cl.Sid, ClientID: cl.ClientID, Workspace: cl.Workspace,
+		Scope: cl.Scope, Permissions: cl.Permissions, AMR: cl.Amr}, nil
 }
 
 func (s *server) tokenRoutes(mux *http.ServeMux) {
@@ -165,10 +264,9 @@ func looksLikeJWS(cred string) bool {
 	return true
 }
 
-// tokenPrincipal authenticates a bearer access token (SES-2): signature,
-// typ, issuer, audience, lifetime, revocation (token or grant), client,
-// and for user tokens the session, which must not have been revoked since
-// the token was issued.
+// tokenPrincipal authenticates a bearer access token for Rampart's own
+// API: the checker's rules, then the API's own (scope rampart:api, user
+// tokens only, not narrowed).
 func (s *server) tokenPrincipal(w http.ResponseWriter, r *http.Request, cred string) (tenancy.Principal, error) {
 	refuse := func(err error) (tenancy.Principal, error) {
 		if fault.Is(err, fault.Unauthenticated) {
@@ -178,64 +276,40 @@ func (s *server) tokenPrincipal(w http.ResponseWriter, r *http.Request, cred str
 		}
 		return tenancy.Principal{}, err
 	}
-	var c accessClaims
-	if err := s.tok.Verifier.Verify(cred, AccessTokenType, &c); err != nil {
-		return refuse(errTokenInvalid)
-	}
-	if !s.claimsValid(&c) {
-		return refuse(errTokenInvalid)
-	}
 	ctx := r.Context()
-	if s.tok.TokenRevoked != nil {
-		revoked, err := s.tok.TokenRevoked(ctx, c.Jti, c.Grant)
-		if err != nil {
-			return tenancy.Principal{}, fault.Wrap(fault.Unavailable, "unavailable", "cannot check the token's revocation", err)
-		}
-		if revoked {
-			return refuse(errTokenInvalid)
-		}
-	}
-	if s.tok.ClientActive != nil {
-		ok, err := s.clients.active(ctx, c.ClientID, s.now(), s.tok.ClientActive)
-		if err != nil {
-			return tenancy.Principal{}, fault.Wrap(fault.Unavailable, "unavailable", "cannot check the token's client", err)
-		}
-		if !ok {
-			return refuse(errTokenInvalid)
-		}
-	}
-	if c.Sid == "" {
-		noteActor(ctx, audit.ActorService, c.ClientID)
-		return refuse(errClientToken)
-	}
-	if _, err := s.sessionLive(ctx, c.Sub, c.Sid); err != nil {
-		if fault.Is(err, fault.NotFound) || fault.Is(err, fault.Unauthenticated) {
-			return refuse(errTokenInvalid)
+	t, err := s.checker.Check(ctx, cred)
+	if err != nil {
+		if fault.Is(err, fault.Unauthenticated) {
+			return refuse(err)
 		}
 		return tenancy.Principal{}, err
 	}
-	if !hasScope(c.Scope, APIScope) || c.Permissions != nil {
+	if t.SessionID == "" {
+		noteActor(ctx, audit.ActorService, t.ClientID)
+		return refuse(errClientToken)
+	}
+	if !hasScope(t.Scope, APIScope) || t.Permissions != nil {
 		// A user token narrowed to a permission list cannot be honoured
 		// until tenancy can limit a principal: refused, not widened.
 		return refuse(errTokenScope)
 	}
-	noteActor(ctx, audit.ActorUser, c.Sub)
+	noteActor(ctx, audit.ActorUser, t.Subject)
 	// A token never counts as an MFA session on Rampart's own API, even
 	// when its amr lists a second factor: tenancy cannot yet tell a
 	// token principal from a session, and an MFA principal reaches
 	// admin-only permissions and operator access (AC-6, AC-7), which a
 	// delegated token must not. MFAAt stays zero too (no step-up).
-	return tenancy.Principal{UserID: c.Sub, SessionID: c.Sid, IP: clientIP(r)}, nil
+	return tenancy.Principal{UserID: t.Subject, SessionID: t.SessionID, IP: clientIP(r)}, nil
 }
 
 // claimsValid checks issuer, audience and lifetime.
-func (s *server) claimsValid(c *accessClaims) bool {
-	if c.Iss == "" || c.Iss != s.tok.Issuer || c.Sub == "" || c.ClientID == "" || c.Exp == 0 || c.Iat == 0 {
+func claimsValid(c *accessClaims, tok TokenDeps, at time.Time) bool {
+	if c.Iss == "" || c.Iss != tok.Issuer || c.Sub == "" || c.ClientID == "" || c.Exp == 0 || c.Iat == 0 {
 		return false
 	}
 	found := false
 	for _, a := range c.Aud {
-		if a == s.tok.Issuer {
+		if a == tok.Issuer {
 			found = true
 			break
 		}
@@ -243,39 +317,36 @@ func (s *server) claimsValid(c *accessClaims) bool {
 	if !found {
 		return false
 	}
-	now := s.now().Unix()
+	now := at.Unix()
 	leeway := int64(tokenLeeway / time.Second)
 	switch {
 	case now >= c.Exp+leeway, // expired
-		c.Iat > now+leeway,                                  // issued in the future
-		c.Nbf != 0 && c.Nbf > now+leeway,                    // not yet valid
-		c.Exp-c.Iat > int64(s.tok.MaxAccessTTL/time.Second), // longer-lived than SES-2 allows
+		c.Iat > now+leeway,                                // issued in the future
+		c.Nbf != 0 && c.Nbf > now+leeway,                  // not yet valid
+		c.Exp-c.Iat > int64(tok.MaxAccessTTL/time.Second), // longer-lived than SES-2 allows
 		c.Exp <= c.Iat:
 		return false
 	}
 	return true
 }
 
-// sessionLive finds the token's session; NotFound when it is gone.
-func (s *server) sessionLive(ctx context.Context, userID, sid string) (*identity.Session, error) {
-	if s.tok.SessionLive != nil {
-		sess, err := s.tok.SessionLive(ctx, userID, sid)
-		if err == nil && sess == nil {
-			err = fault.ErrNotFound
+// sessionFromList is the default SessionLive: the user's session list from
+// the identity service, the session found by id when it is complete and
+// not expired.
+func sessionFromList(id *identity.Service, now func() time.Time) func(context.Context, string, string) (*identity.Session, error) {
+	return func(ctx context.Context, userID, sid string) (*identity.Session, error) {
+		list, err := id.Sessions(ctx, userID)
+		if err != nil {
+			return nil, err
 		}
-		return sess, err
-	}
-	list, err := s.id.Sessions(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	for i := range list {
-		if list[i].ID == sid && !list[i].Pending && now.Before(list[i].ExpiresAt) {
-			return &list[i], nil
+		t := now()
+		for i := range list {
+			if list[i].ID == sid && !list[i].Pending && t.Before(list[i].ExpiresAt) {
+				return &list[i], nil
+			}
 		}
+		return nil, fault.ErrNotFound
 	}
-	return nil, fault.ErrNotFound
 }
 
 // hasScope reports whether the space-separated scope list holds want.
@@ -328,7 +399,7 @@ func (c *clientCache) active(ctx context.Context, id string, now time.Time, look
 // bearerIsToken reports whether a bearer credential should be judged as an
 // access token (and the token path is on).
 func (s *server) bearerIsToken(cred string) bool {
-	return s.tok.Verifier != nil && len(cred) <= maxTokenBearerLen && looksLikeJWS(cred)
+	return s.checker.Accepts(cred)
 }
 
 // maxTokenBearerLen bounds an access token before any work is done on it.

@@ -66,6 +66,10 @@ type Config struct {
 	// bodiless GET or HEAD with no query string and a plain path is not
 	// inspected at all. Nil or empty inspects everything.
 	SkipExtensions []string
+	// AllowedMethods replaces the CRS's allowed HTTP methods (rule 911100;
+	// the CRS default is GET HEAD POST OPTIONS, which blocks every PUT,
+	// PATCH and DELETE of a REST API). Nil keeps the CRS default.
+	AllowedMethods []string
 	// Directives is extra SecLang appended after the CRS.
 	Directives string
 }
@@ -236,6 +240,20 @@ func newWAF(cfg Config, log *slog.Logger, preCRS string) (*WAF, error) {
 	return w, nil
 }
 
+// validMethod reports whether m is an HTTP method name SecLang can hold
+// as is: 1 to 20 upper-case letters.
+func validMethod(m string) bool {
+	if m == "" || len(m) > 20 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if m[i] < 'A' || m[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
 func (c Config) validate() error {
 	var p []string
 	if c.Mode != ModeBlock && c.Mode != ModeDetect {
@@ -255,6 +273,12 @@ func (c Config) validate() error {
 	}
 	if c.BodyLimitAction != BodyLimitReject && c.BodyLimitAction != BodyLimitPartial {
 		p = append(p, "body limit action must be reject or partial")
+	}
+	for _, m := range c.AllowedMethods {
+		if !validMethod(m) {
+			p = append(p, "allowed methods must be HTTP method names (A-Z, at most 20)")
+			break
+		}
 	}
 	for _, id := range c.ExcludeRules {
 		if id <= 0 {
@@ -312,6 +336,10 @@ SecAuditEngine Off
 	if preCRS != "" {
 		b.WriteString(preCRS)
 		b.WriteByte('\n')
+	}
+	if len(c.AllowedMethods) > 0 {
+		// Validated (A-Z only), so the list cannot break out of the quotes.
+		fmt.Fprintf(&b, "SecAction \"id:900200,phase:1,pass,t:none,nolog,setvar:'tx.allowed_methods=%s'\"\n", strings.Join(c.AllowedMethods, " "))
 	}
 	fmt.Fprintf(&b, `SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d"
 SecAction "id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold=%d,setvar:tx.outbound_anomaly_score_threshold=%d"
