@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/rampartsec/rampart/internal/config"
-	"github.com/rampartsec/rampart/internal/fault"
-	"github.com/rampartsec/rampart/internal/identity"
 	"github.com/rampartsec/rampart/internal/oauth"
 	"github.com/rampartsec/rampart/internal/oauth/signing"
 	"github.com/rampartsec/rampart/internal/trust"
@@ -96,7 +94,7 @@ func (a *App) tokenWebDeps() web.TokenDeps {
 		// signature: a JWKS cached just before a key appeared is refreshed
 		// well before that key signs.
 		JWKSMaxAge:  (c.PublishAhead - c.ReloadEvery) / 2,
-		SessionLive: a.liveSession,
+		SessionLive: web.SessionFromList(a.Identity, a.now),
 	}
 	// buildOAuth ran before the handler is built: deleted clients and
 	// revoked tokens or grants (RFC 7009) are refused by the API too.
@@ -111,23 +109,6 @@ func (a *App) tokenWebDeps() web.TokenDeps {
 		}
 	}
 	return d
-}
-
-// liveSession returns the user's session sid if it still exists, is
-// complete and not past its absolute expiry; fault.ErrNotFound otherwise.
-// A revoked session is deleted, so its tokens stop working at once.
-func (a *App) liveSession(ctx context.Context, userID, sid string) (*identity.Session, error) {
-	list, err := a.Identity.Sessions(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	now := a.now()
-	for i := range list {
-		if s := &list[i]; s.ID == sid && !s.Pending && now.Before(s.ExpiresAt) {
-			return s, nil
-		}
-	}
-	return nil, fault.ErrNotFound
 }
 
 func (a *App) signingChecks() map[string]trust.Check {

@@ -109,7 +109,7 @@ func newServer(d Deps) *server {
 		apiAudit: make(chan struct{}, maxAPIAuditInFlight), auditLog: d.AuditLog,
 	}
 	if d.TokenDeps.SessionLive == nil && d.Identity != nil {
-		d.TokenDeps.SessionLive = sessionFromList(d.Identity, d.Now)
+		d.TokenDeps.SessionLive = SessionFromList(d.Identity, d.Now)
 	}
 	s.tokenWeb = newTokenWeb(d.TokenDeps, d.Now)
 	s.oauthWeb = newOAuthWeb(d.OAuthDeps)

@@ -330,10 +330,10 @@ func claimsValid(c *accessClaims, tok TokenDeps, at time.Time) bool {
 	return true
 }
 
-// sessionFromList is the default SessionLive: the user's session list from
+// SessionFromList is the default SessionLive: the user's session list from
 // the identity service, the session found by id when it is complete and
-// not expired.
-func sessionFromList(id *identity.Service, now func() time.Time) func(context.Context, string, string) (*identity.Session, error) {
+// not expired. A revoked session is deleted, so its tokens stop at once.
+func SessionFromList(id *identity.Service, now func() time.Time) func(context.Context, string, string) (*identity.Session, error) {
 	return func(ctx context.Context, userID, sid string) (*identity.Session, error) {
 		list, err := id.Sessions(ctx, userID)
 		if err != nil {
